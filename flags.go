@@ -1,0 +1,111 @@
+package main
+
+import (
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v2/altsrc"
+)
+
+// envVar names the environment variable that can set a flag, so that a
+// systemd unit or container can configure fcgi-wrap without arguments.
+func envVar(flag string) []string {
+	return []string{"FCGI_WRAP_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))}
+}
+
+const (
+	catListen   = "Listening"
+	catScripts  = "Scripts"
+	catPool     = "Process pool and deadlines"
+	catProtocol = "FastCGI limits"
+	catSecurity = "Security"
+	catLogging  = "Logging and monitoring"
+	catConfig   = "Configuration"
+)
+
+// serveFlags are wrapped by altsrc so that every flag can also come from
+// the --config file under the same name; the command line wins.
+func serveFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "config", Category: catConfig, EnvVars: envVar("config"), TakesFile: true,
+			Usage: "read settings from this YAML `FILE` (keys are flag names); reloaded on SIGHUP and when it changes"},
+
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "pid-file", Category: catConfig, EnvVars: envVar("pid-file"), TakesFile: true,
+			Usage: "write fcgi-wrap's pid to this `PATH` (removed on exit)"}),
+
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "socket", Aliases: []string{"s"}, Category: catListen, EnvVars: envVar("socket"),
+			Usage: "listen on `URL`: unix:/path, /path, ./path, tcp:host:port or tcp6:[addr]:port (repeatable); " +
+				"without it, accept on a socket passed as fd 0 or by systemd"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "socket-mode", Category: catListen, EnvVars: envVar("socket-mode"), Value: "0660",
+			Usage: "permissions of unix sockets fcgi-wrap creates, in octal"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "socket-owner", Category: catListen, EnvVars: envVar("socket-owner"),
+			Usage: "owner of unix sockets fcgi-wrap creates, as `USER[:GROUP]`"}),
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "allow-from", Category: catListen, EnvVars: envVar("allow-from"),
+			Usage: "accept TCP connections only from this `CIDR` (repeatable; FCGI_WEB_SERVER_ADDRS is honoured too)"}),
+
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "stderr", Category: catScripts, EnvVars: envVar("stderr"), Value: "log",
+			Usage: "where scripts' stderr goes: log (fcgi-wrap's log, tagged per request), fcgi (FCGI_STDERR to the web server), both, or discard"}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "stderr-to-fcgi", Aliases: []string{"f"}, Category: catScripts, EnvVars: envVar("stderr-to-fcgi"),
+			Usage: "send scripts' stderr to the web server as FCGI_STDERR (same as --stderr fcgi; fcgiwrap's -f)"}),
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "env", Category: catScripts, EnvVars: envVar("env"),
+			Usage: "add `K=V` to every script's environment (repeatable)"}),
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "pass-env", Category: catScripts, EnvVars: envVar("pass-env"),
+			Usage: "copy this variable (`NAME` or glob) from fcgi-wrap's own environment to scripts (repeatable)"}),
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "drop-param", Category: catScripts, EnvVars: envVar("drop-param"),
+			Usage: "never pass this request param (`NAME` or glob, e.g. HTTP_AUTHORIZATION) to scripts (repeatable)"}),
+
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "workers", Aliases: []string{"c"}, Category: catPool, EnvVars: envVar("workers"), Value: 4 * runtime.NumCPU(),
+			Usage: "scripts that may run at once"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "queue", Category: catPool, EnvVars: envVar("queue"), Value: 1024,
+			Usage: "requests that may wait for a free worker; past it they get 503"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "queue-timeout", Category: catPool, EnvVars: envVar("queue-timeout"), Value: 30 * time.Second,
+			Usage: "longest wait for a free worker before a 503"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "timeout", Category: catPool, EnvVars: envVar("timeout"),
+			Usage: "wall time for a whole request; 0 means none (long git clones work)"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "header-timeout", Category: catPool, EnvVars: envVar("header-timeout"), Value: 60 * time.Second,
+			Usage: "time for a script to finish its response head; past it the client gets 504; 0 means none"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "kill-grace", Category: catPool, EnvVars: envVar("kill-grace"), Value: 5 * time.Second,
+			Usage: "on any kill, time between SIGTERM and SIGKILL to the script's process group"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "exit-drain", Category: catPool, EnvVars: envVar("exit-drain"), Value: 2 * time.Second,
+			Usage: "after a script exits, end its response after this much silence even if a background child still holds its stdout"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "shutdown-timeout", Category: catPool, EnvVars: envVar("shutdown-timeout"), Value: 30 * time.Second,
+			Usage: "on SIGTERM/SIGINT, time running requests get to finish before they are killed"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "send-timeout", Category: catPool, EnvVars: envVar("send-timeout"), Value: 60 * time.Second,
+			Usage: "a web server that reads nothing of a response for this long is treated as gone and the script is killed; 0 means never"}),
+
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-conns", Category: catProtocol, EnvVars: envVar("max-conns"), Value: 1024,
+			Usage: "connections open at once (FCGI_MAX_CONNS); more are closed at accept"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-reqs", Category: catProtocol, EnvVars: envVar("max-reqs"), Value: 1024,
+			Usage: "requests in progress at once over all connections (FCGI_MAX_REQS); more get FCGI_OVERLOADED"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-params", Category: catProtocol, EnvVars: envVar("max-params"), Value: 1 << 20,
+			Usage: "`BYTES` of FastCGI params per request; more ends the connection"}),
+		altsrc.NewInt64Flag(&cli.Int64Flag{Name: "max-body", Category: catProtocol, EnvVars: envVar("max-body"),
+			Usage: "largest request body in `BYTES`; larger gets 413; 0 means no limit"}),
+
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "root", Category: catSecurity, EnvVars: envVar("root"),
+			Usage: "scripts named by the web server must lie inside this `DIR` after resolving symlinks (repeatable)"}),
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "allow", Aliases: []string{"p"}, Category: catSecurity, EnvVars: envVar("allow"),
+			Usage: "run only scripts whose path matches this `PATTERN` (exact path or glob; repeatable; fcgiwrap's -p)"}),
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "ext", Category: catSecurity, EnvVars: envVar("ext"),
+			Usage: "run only scripts whose names end in one of these `EXTENSIONS` (comma-separated, e.g. .cgi,.pl)"}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "no-strict-perms", Category: catSecurity, EnvVars: envVar("no-strict-perms"),
+			Usage: "run scripts that are setuid/setgid, writable by group or others, or in a directory anyone may write"}),
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "rlimit", Category: catSecurity, EnvVars: envVar("rlimit"),
+			Usage: "resource limit for every script, `NAME=VALUE` (nofile, nproc, as, cpu, fsize, core; repeatable)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "user", Category: catSecurity, EnvVars: envVar("user"),
+			Usage: "when started as root, bind the sockets, then run as this `USER`"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "group", Category: catSecurity, EnvVars: envVar("group"),
+			Usage: "when started as root, run as this `GROUP` (default: the user's primary group)"}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "allow-root", Category: catSecurity, EnvVars: envVar("allow-root"),
+			Usage: "allow scripts to run as root"}),
+
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-level", Category: catLogging, EnvVars: envVar("log-level"), Value: "info",
+			Usage: "trace, debug, info, warn or error"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-format", Category: catLogging, EnvVars: envVar("log-format"), Value: "text",
+			Usage: "text or json, for the log and the access log"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-file", Category: catLogging, EnvVars: envVar("log-file"), TakesFile: true,
+			Usage: "write the log to this `PATH` instead of stderr; reopened on SIGUSR1"}),
+	}
+}

@@ -1,0 +1,486 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/fcgi-wrap/fcgi-wrap/cgienv"
+	"github.com/fcgi-wrap/fcgi-wrap/pool"
+	"github.com/fcgi-wrap/fcgi-wrap/spawner"
+	"github.com/fcgi-wrap/fcgi-wrap/wire"
+)
+
+// Causes with which a running script's context is cancelled; each decides
+// what the client sees if the head was not sent yet, and what the log says.
+var (
+	errTimeout       = errors.New("request took longer than --timeout")
+	errHeaderTimeout = errors.New("no response head within --header-timeout")
+	errBadHead       = errors.New("script wrote an invalid response head")
+	errBodyTooLarge  = errors.New("request body larger than allowed")
+	errBodyExcess    = errors.New("request body longer than CONTENT_LENGTH")
+)
+
+// outputChunk is how much script output is read, and so sent as records
+// in one writev, at a time. PERF-NOTES: 64 KiB reads with one write per
+// read's records ran near raw pipe speed.
+const outputChunk = 64 << 10
+
+var outputBuffers = sync.Pool{New: func() any { b := make([]byte, outputChunk); return &b }}
+
+// handler joins the packages: wire hands it a request, cgienv says which
+// script and with what environment, pool says when, spawner runs it.
+type handler struct {
+	settings atomic.Pointer[settings]
+	pool     *pool.Pool
+	log      hclog.Logger
+	seq      atomic.Uint64 // log id per request: FastCGI IDs repeat (nginx always uses 1)
+	observer requestObserver
+}
+
+// requestObserver learns how each request ended (access log, metrics).
+type requestObserver interface {
+	observe(*requestRecord)
+}
+
+type requestRecord struct {
+	start       time.Time
+	remote      string
+	method, uri string
+	script      string
+	status      int
+	bytesIn     int64
+	bytesOut    int64
+	duration    time.Duration
+	queueWait   time.Duration
+	pid         int
+	exitCode    int // -1: none
+	outcome     string
+}
+
+func newHandler(s *settings, p *pool.Pool, log hclog.Logger) *handler {
+	h := &handler{pool: p, log: log}
+	h.settings.Store(s)
+	return h
+}
+
+func (h *handler) ServeFCGI(ctx context.Context, req *wire.Request) uint32 {
+	s := h.settings.Load()
+	rec := &requestRecord{
+		start:    time.Now(),
+		method:   req.Params["REQUEST_METHOD"],
+		uri:      requestURI(req.Params),
+		exitCode: -1,
+	}
+	if req.RemoteAddr != nil {
+		rec.remote = req.Params["REMOTE_ADDR"]
+	}
+	log := h.log.With("req", h.seq.Add(1))
+	defer func() {
+		rec.duration = time.Since(rec.start)
+		if h.observer != nil {
+			h.observer.observe(rec)
+		}
+	}()
+	out := &countingWriter{w: req.Stdout}
+
+	script, err := cgienv.Resolve(req.Params, s.resolve)
+	if err != nil {
+		status := 500
+		var refused *cgienv.Error
+		if errors.As(err, &refused) {
+			status = refused.Status
+			log.Warn("script refused", "status", status, "reason", refused.Reason, "uri", rec.uri)
+		} else {
+			log.Error("script resolution failed", "error", err, "uri", rec.uri)
+		}
+		rec.outcome = "refused"
+		h.writeError(out, rec, status)
+		return 0
+	}
+	rec.script = script.Path
+	log = log.With("script", script.Path)
+
+	if s.maxBody > 0 {
+		if n, err := strconv.ParseInt(req.Params["CONTENT_LENGTH"], 10, 64); err == nil && n > s.maxBody {
+			log.Warn("request body too large", "content_length", n, "max_body", s.maxBody)
+			rec.outcome = "refused"
+			h.writeError(out, rec, 413)
+			return 0
+		}
+	}
+
+	if snap := h.pool.Snapshot(); snap.Active >= snap.Workers {
+		log.Debug("all workers busy; queued", "active", snap.Active, "queued", snap.Queued)
+	}
+	slot, err := h.pool.Acquire(ctx, pool.JobInfo{Script: script.Path, Method: rec.method, URI: rec.uri, Remote: rec.remote})
+	if err != nil {
+		if ctx.Err() != nil {
+			rec.outcome = "aborted"
+			log.Debug("request ended while queued", "cause", context.Cause(ctx))
+			return 0
+		}
+		log.Warn("request rejected", "reason", err, "uri", rec.uri)
+		rec.outcome = "overloaded"
+		h.writeError(out, rec, 503, cgienv.Field{Name: "Retry-After", Value: "1"})
+		return 0
+	}
+	rec.queueWait = slot.Waited()
+	r := &run{h: h, s: s, req: req, script: script, log: log, rec: rec, out: out}
+	outcome := r.execute(ctx, slot)
+	slot.Release(outcome)
+	rec.outcome = outcome.String()
+	if rec.exitCode >= 0 {
+		return uint32(rec.exitCode)
+	}
+	return 0
+}
+
+func (h *handler) writeError(out *countingWriter, rec *requestRecord, status int, extra ...cgienv.Field) {
+	rec.status = status
+	out.Write(cgienv.AppendError(nil, status, extra...))
+	rec.bytesOut = out.n
+}
+
+// requestURI is what the access log and status page show; servers that do
+// not send REQUEST_URI still send SCRIPT_NAME and QUERY_STRING.
+func requestURI(params map[string]string) string {
+	if uri := params["REQUEST_URI"]; uri != "" {
+		return uri
+	}
+	uri := params["SCRIPT_NAME"] + params["PATH_INFO"]
+	if q := params["QUERY_STRING"]; q != "" {
+		uri += "?" + q
+	}
+	return uri
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// run is one script execution: its process, the goroutines that feed it
+// and read it, and what the client has been sent so far.
+type run struct {
+	h      *handler
+	s      *settings
+	req    *wire.Request
+	script cgienv.Script
+	log    hclog.Logger
+	rec    *requestRecord
+	out    *countingWriter
+
+	cancel   context.CancelCauseFunc
+	headSent bool
+}
+
+func (r *run) execute(ctx context.Context, slot *pool.Slot) pool.Outcome {
+	env, dropped := cgienv.Environ(r.req.Params, r.script, r.req.Role.String(), r.s.env)
+	if len(dropped) > 0 {
+		r.log.Debug("params not passed to the script", "params", dropped)
+	}
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	r.cancel = cancel
+
+	proc, err := spawner.Start(runCtx, spawner.Config{
+		Path:      r.script.Path,
+		Env:       env,
+		Dir:       r.script.Dir,
+		Data:      r.req.Role == wire.RoleFilter,
+		Rlimits:   r.s.rlimits,
+		KillGrace: r.s.killGrace,
+	})
+	if err != nil {
+		status := 500
+		if errors.Is(err, syscall.EACCES) {
+			status = 403
+		}
+		r.log.Error("spawn failed", "error", err, "errno", errnoName(err))
+		r.h.writeError(r.out, r.rec, status)
+		return pool.SpawnFailed
+	}
+	defer proc.Close()
+	r.rec.pid = proc.Pid()
+	slot.SetPID(proc.Pid())
+
+	if r.s.timeout > 0 {
+		t := time.AfterFunc(r.s.timeout, func() { cancel(errTimeout) })
+		defer t.Stop()
+	}
+	var headerTimer *time.Timer
+	if r.s.headerTimeout > 0 {
+		headerTimer = time.AfterFunc(r.s.headerTimeout, func() { cancel(errHeaderTimeout) })
+		defer headerTimer.Stop()
+	}
+
+	// feeders waits for the goroutines that write the body and the FILTER
+	// data to the script and read its stderr.
+	var feeders sync.WaitGroup
+	var bodyBytes atomic.Int64
+	feeders.Add(2)
+	go func() {
+		defer feeders.Done()
+		r.feedBody(proc.Stdin(), &bodyBytes)
+	}()
+	go func() {
+		defer feeders.Done()
+		r.forwardStderr(proc.Stderr())
+	}()
+	if data := proc.Data(); data != nil {
+		feeders.Add(1)
+		go func() {
+			defer feeders.Done()
+			r.feedData(data)
+		}()
+	}
+
+	// The watcher turns "the script is gone" and "we gave up on it" into
+	// read deadlines on its stdout, so the read loop below can never block
+	// for good: not on a background child that keeps the pipe open after
+	// the script exited (--exit-drain), nor on one that escaped the process
+	// group when we kill it.
+	var exited atomic.Bool
+	watcherDone := make(chan struct{})
+	stopWatcher := make(chan struct{})
+	go func() {
+		defer close(watcherDone)
+		select {
+		case <-proc.Done():
+			exited.Store(true)
+			proc.Stdout().SetReadDeadline(time.Now().Add(r.s.exitDrain))
+		case <-runCtx.Done():
+			proc.Stdout().SetReadDeadline(time.Now().Add(r.s.killGrace + time.Second))
+		case <-stopWatcher:
+		}
+	}()
+
+	drained := r.copyOutput(proc.Stdout(), &exited, headerTimer)
+	close(stopWatcher)
+	<-watcherDone
+	if drained {
+		r.log.Warn("script exited but its background processes kept stdout open; killed them", "exit_drain", r.s.exitDrain)
+		proc.KillNow()
+	}
+
+	// Output is over; the response cannot end before the script does, as
+	// END_REQUEST carries its exit status. A script that closed stdout but
+	// lingers is still bounded by --timeout and by the client going away.
+	select {
+	case <-proc.Done():
+	case <-runCtx.Done():
+		<-proc.Done()
+	}
+	exit := proc.Exit()
+	r.rec.exitCode = int(exit.AppStatus())
+	// Whatever is left of its process group (a `cmd &` that closed its
+	// stdout) goes with it: no process outlives its request.
+	proc.KillNow()
+	proc.Stdin().Close()
+	r.unblockBody()
+	feeders.Wait()
+	r.rec.bytesIn = bodyBytes.Load()
+
+	cause := context.Cause(runCtx)
+	if ctx.Err() != nil {
+		// The web server went away or aborted: nobody to answer.
+		r.log.Info("request cancelled; script killed", "cause", context.Cause(ctx), "pid", proc.Pid())
+		r.rec.bytesOut = r.out.n
+		return pool.Aborted
+	}
+	outcome := pool.OK
+	switch {
+	case errors.Is(cause, errTimeout) || errors.Is(cause, errHeaderTimeout):
+		outcome = pool.Timeout
+		if !r.headSent {
+			r.log.Warn("script timed out before its response head; killed", "cause", cause, "pid", proc.Pid())
+			r.h.writeError(r.out, r.rec, 504)
+		} else {
+			r.log.Warn("script timed out; response cut short", "cause", cause, "pid", proc.Pid())
+		}
+	case errors.Is(cause, errBodyTooLarge) || errors.Is(cause, errBodyExcess):
+		outcome = pool.Failed
+		r.log.Warn("request body refused; script killed", "cause", cause, "pid", proc.Pid())
+		if !r.headSent {
+			r.h.writeError(r.out, r.rec, 413)
+		}
+	case errors.Is(cause, errBadHead):
+		outcome = pool.Failed
+		r.h.writeError(r.out, r.rec, 502)
+	case !r.headSent:
+		outcome = pool.Failed
+		r.log.Error("script ended without a valid response head", "exit", exit.String(), "pid", proc.Pid())
+		r.h.writeError(r.out, r.rec, 502)
+	case exit.Code != 0:
+		outcome = pool.Failed
+	}
+	if exit.Code != 0 {
+		r.log.Warn("script exited", "exit", exit.String(), "pid", proc.Pid())
+	} else {
+		r.log.Debug("script exited", "exit", exit.String(), "pid", proc.Pid())
+	}
+	r.rec.bytesOut = r.out.n
+	return outcome
+}
+
+// copyOutput streams the script's stdout to the client: first the head,
+// checked and rewritten as soon as it is complete, then the body as it
+// comes. It reports whether it stopped because the script had exited and a
+// leftover child held stdout open past --exit-drain.
+func (r *run) copyOutput(stdout *os.File, exited *atomic.Bool, headerTimer *time.Timer) (drained bool) {
+	bufp := outputBuffers.Get().(*[]byte)
+	defer outputBuffers.Put(bufp)
+	buf := *bufp
+	var head []byte
+	for {
+		n, err := stdout.Read(buf)
+		if n > 0 {
+			if exited.Load() {
+				stdout.SetReadDeadline(time.Now().Add(r.s.exitDrain))
+			}
+			if werr := r.forward(buf[:n], &head, headerTimer); werr != nil {
+				return false
+			}
+		}
+		if err != nil {
+			return errors.Is(err, os.ErrDeadlineExceeded) && exited.Load()
+		}
+	}
+}
+
+// forward sends one read's worth of output; an error means stop reading.
+func (r *run) forward(p []byte, head *[]byte, headerTimer *time.Timer) error {
+	if r.headSent {
+		_, err := r.out.Write(p)
+		if err != nil {
+			r.cancel(err)
+		}
+		return err
+	}
+	*head = append(*head, p...)
+	parsed, used, err := cgienv.ParseHead(*head, r.script.NPH, cgienv.DefaultMaxHead)
+	if errors.Is(err, cgienv.ErrIncompleteHead) {
+		return nil
+	}
+	if err != nil {
+		r.log.Error("invalid response head from script", "error", err)
+		r.cancel(errBadHead)
+		return err
+	}
+	if headerTimer != nil {
+		headerTimer.Stop()
+	}
+	r.rec.status = parsed.Status
+	if r.rec.status == 0 {
+		r.rec.status = 200
+	}
+	r.headSent = true
+	msg := parsed.AppendTo(make([]byte, 0, 256+len(*head)-used))
+	msg = append(msg, (*head)[used:]...)
+	*head = nil
+	_, err = r.out.Write(msg)
+	if err != nil {
+		r.cancel(err)
+	}
+	return err
+}
+
+// feedBody writes the request body to the script's stdin while its output
+// is read elsewhere, so an echo of any size cannot deadlock. A script that
+// stops reading early (closes stdin or exits) gets no more; the rest of the
+// body is read and dropped so the connection keeps moving.
+func (r *run) feedBody(stdin *os.File, total *atomic.Int64) {
+	defer stdin.Close()
+	declared, hasDeclared := int64(-1), false
+	if cl := r.req.Params["CONTENT_LENGTH"]; cl != "" {
+		if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n >= 0 {
+			declared, hasDeclared = n, true
+		}
+	}
+	buf := make([]byte, 32<<10)
+	writable := true
+	for {
+		n, err := r.req.Stdin.Read(buf)
+		if n > 0 {
+			seen := total.Add(int64(n))
+			if r.s.maxBody > 0 && seen > r.s.maxBody {
+				r.cancel(errBodyTooLarge)
+				return
+			}
+			if hasDeclared && seen > declared {
+				r.cancel(errBodyExcess)
+				return
+			}
+			if writable {
+				if _, werr := stdin.Write(buf[:n]); werr != nil {
+					writable = false
+				}
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// unblockBody ends a body read that waits for data the web server may
+// never send now that the script is gone.
+func (r *run) unblockBody() {
+	if c, ok := r.req.Stdin.(interface{ CloseRead() error }); ok {
+		c.CloseRead()
+	}
+	if r.req.Data != nil {
+		if c, ok := r.req.Data.(interface{ CloseRead() error }); ok {
+			c.CloseRead()
+		}
+	}
+}
+
+func (r *run) feedData(data *os.File) {
+	defer data.Close()
+	buf := make([]byte, 32<<10)
+	writable := true
+	for {
+		n, err := r.req.Data.Read(buf)
+		if n > 0 && writable {
+			if _, werr := data.Write(buf[:n]); werr != nil {
+				writable = false
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// errnoName gives the errno behind a spawn failure, for the log.
+func errnoName(err error) string {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		switch errno {
+		case syscall.ENOENT:
+			return "ENOENT (the program or its #! interpreter is missing)"
+		case syscall.ENOEXEC:
+			return "ENOEXEC (not a binary and no #! line)"
+		case syscall.EACCES:
+			return "EACCES (permission denied)"
+		}
+		return errno.Error()
+	}
+	return ""
+}

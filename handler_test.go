@@ -1,0 +1,365 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/fcgi-wrap/fcgi-wrap/wire"
+)
+
+// testServer runs the real handler behind a wire.Server on a unix socket
+// in this process, for the tests that need many requests or exact timing
+// of what arrives when.
+type testServer struct {
+	dir    string
+	socket string
+	daemon *daemon
+	logs   *syncBuffer
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// startTestServer serves the scripts written to a fresh directory with
+// the given extra flags (as on the command line).
+func startTestServer(t *testing.T, scripts map[string]string, flags ...string) *testServer {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range scripts {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	socket := filepath.Join(dir, "fw.sock")
+	args := append([]string{"fcgi-wrap", "--allow-root", "--socket", "unix:" + socket}, flags...)
+	s, err := reparse(args)
+	if err != nil {
+		t.Fatalf("flags %q: %v", flags, err)
+	}
+	logs := &syncBuffer{}
+	log := newLogger(logs, hclog.Debug, "text")
+	listeners, err := openListeners(s, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := newDaemon(s, log, listeners)
+	ctx, cancel := context.WithCancel(context.Background())
+	// serving waits for the accept loop.
+	var serving sync.WaitGroup
+	serving.Add(1)
+	go func() {
+		defer serving.Done()
+		d.server.Serve(ctx, listeners[0])
+	}()
+	t.Cleanup(func() {
+		d.server.Close()
+		cancel()
+		serving.Wait()
+		closeAll(listeners)
+		if t.Failed() {
+			t.Logf("server log:\n%s", logs.String())
+		}
+	})
+	return &testServer{dir: dir, socket: socket, daemon: d, logs: logs}
+}
+
+func (ts *testServer) client(t *testing.T) *wire.Client {
+	t.Helper()
+	c, err := wire.Dial(context.Background(), "unix", ts.socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func (ts *testServer) request(script string, extra ...wire.Pair) *wire.ClientRequest {
+	params := []wire.Pair{
+		{Name: "REQUEST_METHOD", Value: "GET"},
+		{Name: "SCRIPT_NAME", Value: "/" + script},
+		{Name: "REQUEST_URI", Value: "/" + script},
+		{Name: "SCRIPT_FILENAME", Value: filepath.Join(ts.dir, script)},
+	}
+	return &wire.ClientRequest{KeepConn: true, Params: append(params, extra...)}
+}
+
+// waitUntil polls cond until it holds or the deadline passes.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	end := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(end) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestMultiplexedSlowRequestDoesNotStall: on one connection, a request
+// whose script waits never delays another one that can finish.
+func TestMultiplexedSlowRequestDoesNotStall(t *testing.T) {
+	ts := startTestServer(t, map[string]string{
+		"slow.cgi": "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\n'\nwhile [ ! -e release ]; do sleep 0.02; done\necho slow done\n",
+		"fast.cgi": "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\nfast done\\n'\n",
+	})
+	c := ts.client(t)
+	var slowOut bytes.Buffer
+	slowErr := make(chan error, 1)
+	go func() {
+		_, err := c.Do(context.Background(), ts.request("slow.cgi"), &slowOut, io.Discard)
+		slowErr <- err
+	}()
+	waitUntil(t, "the slow script to run", func() bool { return ts.daemon.pool.Snapshot().Active == 1 })
+
+	for i := 0; i < 3; i++ {
+		var out bytes.Buffer
+		if _, err := c.Do(context.Background(), ts.request("fast.cgi"), &out, io.Discard); err != nil {
+			t.Fatalf("fast request %d: %v", i, err)
+		}
+		if !strings.Contains(out.String(), "fast done") {
+			t.Fatalf("fast request %d: got %q, want it to contain %q", i, out.String(), "fast done")
+		}
+	}
+	select {
+	case err := <-slowErr:
+		t.Fatalf("slow request ended before it was released: %v", err)
+	default:
+	}
+	if err := os.WriteFile(filepath.Join(ts.dir, "release"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-slowErr; err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(slowOut.String(), "slow done") {
+		t.Fatalf("slow request: got %q, want it to contain %q", slowOut.String(), "slow done")
+	}
+}
+
+// TestOutputStreamsWhileScriptRuns: the first line reaches the client
+// while the script is still waiting to write the second.
+func TestOutputStreamsWhileScriptRuns(t *testing.T) {
+	ts := startTestServer(t, map[string]string{
+		"progress.cgi": "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\nstep 1\\n'\nwhile [ ! -e next ]; do sleep 0.02; done\necho step 2\n",
+	})
+	c := ts.client(t)
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Do(context.Background(), ts.request("progress.cgi"), pw, io.Discard)
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	got := readUntil(t, pr, "step 1\n")
+	if strings.Contains(got, "step 2") {
+		t.Fatalf("got %q before the script was told to go on", got)
+	}
+	if err := os.WriteFile(filepath.Join(ts.dir, "next"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	readUntil(t, pr, "step 2\n")
+	io.Copy(io.Discard, pr)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readUntil reads r until what has been read ends with suffix.
+func readUntil(t *testing.T, r io.Reader, suffix string) string {
+	t.Helper()
+	var got []byte
+	buf := make([]byte, 4096)
+	for !bytes.HasSuffix(got, []byte(suffix)) {
+		n, err := r.Read(buf)
+		got = append(got, buf[:n]...)
+		if err != nil {
+			t.Fatalf("read %q, then %v; want it to end with %q", got, err, suffix)
+		}
+	}
+	return string(got)
+}
+
+// TestEchoLargeBodyFullDuplex: a script that writes as it reads (cat)
+// gets a body far larger than every pipe and buffer on the way, and the
+// bytes come back intact. fcgiwrap hangs on this from about 1 MB.
+func TestEchoLargeBodyFullDuplex(t *testing.T) {
+	size := int64(256 << 20)
+	if testing.Short() {
+		size = 16 << 20
+	}
+	ts := startTestServer(t, map[string]string{
+		"echo.cgi": "#!/bin/sh\nprintf 'Content-Type: application/octet-stream\\n\\n'\nexec cat\n",
+	})
+	c := ts.client(t)
+	body := io.LimitReader(&patternReader{}, size)
+	sent := sha256.New()
+	req := ts.request("echo.cgi", wire.Pair{Name: "CONTENT_LENGTH", Value: fmt.Sprint(size)})
+	req.Stdin = io.TeeReader(body, sent)
+	received := sha256.New()
+	got := &headSkipper{hash: received}
+	end, err := c.Do(context.Background(), req, got, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if end.AppStatus != 0 {
+		t.Errorf("got appStatus %d, want 0", end.AppStatus)
+	}
+	if got.bodyBytes != size {
+		t.Fatalf("got %d body bytes back, want %d", got.bodyBytes, size)
+	}
+	if !bytes.Equal(received.Sum(nil), sent.Sum(nil)) {
+		t.Fatal("echoed body differs from the body sent")
+	}
+}
+
+// patternReader produces an endless, non-repeating-per-block byte stream.
+type patternReader struct{ n uint64 }
+
+func (p *patternReader) Read(b []byte) (int, error) {
+	for i := range b {
+		p.n++
+		b[i] = byte(p.n*2654435761>>13) ^ byte(p.n>>16)
+	}
+	return len(b), nil
+}
+
+// headSkipper hashes what follows the CGI head.
+type headSkipper struct {
+	head      []byte
+	inBody    bool
+	hash      io.Writer
+	bodyBytes int64
+}
+
+func (h *headSkipper) Write(p []byte) (int, error) {
+	n := len(p)
+	if !h.inBody {
+		h.head = append(h.head, p...)
+		i := bytes.Index(h.head, []byte("\r\n\r\n"))
+		if i < 0 {
+			return n, nil
+		}
+		h.inBody = true
+		p = h.head[i+4:]
+	}
+	h.hash.Write(p)
+	h.bodyBytes += int64(len(p))
+	return n, nil
+}
+
+// TestAbortedRequestsLeaveNothingBehind: after many aborted requests the
+// process has no children and no more open files than before.
+func TestAbortedRequestsLeaveNothingBehind(t *testing.T) {
+	n := 1000
+	if testing.Short() {
+		n = 100
+	}
+	ts := startTestServer(t, map[string]string{
+		"hang.cgi": "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\nstarted\\n'\nexec sleep 600\n",
+	}, "--kill-grace", "2s", "--workers", "16")
+	c := ts.client(t)
+	fdsBefore := countFDs(t)
+
+	// aborting waits for the request goroutines.
+	var aborting sync.WaitGroup
+	errs := make(chan error, n)
+	sem := make(chan struct{}, 8)
+	for i := 0; i < n; i++ {
+		aborting.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer aborting.Done()
+			defer func() { <-sem }()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			_, err := c.Do(ctx, ts.request("hang.cgi"), cancelOnWrite{cancel}, io.Discard)
+			if err == nil {
+				errs <- fmt.Errorf("request completed, want it aborted")
+			}
+		}()
+	}
+	aborting.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	waitUntil(t, "every script to be reaped", func() bool { return len(childrenOf(os.Getpid())) == 0 })
+	waitUntil(t, "the pool to be idle", func() bool { return ts.daemon.pool.Snapshot().Active == 0 })
+	waitUntil(t, "the fd count to come back", func() bool { return countFDs(t) <= fdsBefore })
+	if got := ts.daemon.pool.Snapshot().Aborted; got != uint64(n) {
+		t.Errorf("got %d aborted in the pool counters, want %d", got, n)
+	}
+}
+
+// cancelOnWrite aborts the request as soon as its first output arrives,
+// which proves the script was running.
+type cancelOnWrite struct{ cancel context.CancelFunc }
+
+func (c cancelOnWrite) Write(p []byte) (int, error) {
+	c.cancel()
+	return len(p), nil
+}
+
+func countFDs(t *testing.T) int {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(entries)
+}
+
+// childrenOf lists the pids whose parent is pid, zombies included: an
+// unreaped child counts.
+func childrenOf(pid int) []int {
+	var kids []int
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		var child int
+		if _, err := fmt.Sscan(p.Name(), &child); err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", p.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 {
+			continue
+		}
+		var state string
+		var ppid int
+		if _, err := fmt.Sscan(string(stat[i+1:]), &state, &ppid); err == nil && ppid == pid {
+			kids = append(kids, child)
+		}
+	}
+	return kids
+}
+

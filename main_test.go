@@ -1,0 +1,254 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files (the man page)")
+
+// The binary under test is this test binary: testscript re-executes it as
+// "fcgi-wrap" (and the helper commands) inside each script.
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"fcgi-wrap":     main,
+		"sd-exec":       sdExecMain,
+		"fcgi-wrap-env": envMain,
+	})
+}
+
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testscripts",
+		RequireExplicitExec: true,
+		Setup: func(env *testscript.Env) error {
+			// Tests run as root in CI; serving as root is refused
+			// without this, which the privilege tests check by unsetting it.
+			if os.Geteuid() == 0 {
+				env.Setenv("FCGI_WRAP_ALLOW_ROOT", "true")
+			}
+			// Short kill grace and drain keep the kill tests quick.
+			env.Setenv("FCGI_WRAP_KILL_GRACE", "1s")
+			return nil
+		},
+		Condition: func(cond string) (bool, error) {
+			switch {
+			case cond == "root":
+				return os.Geteuid() == 0, nil
+			case strings.HasPrefix(cond, "cmd:"):
+				_, err := exec.LookPath(strings.TrimPrefix(cond, "cmd:"))
+				return err == nil, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"waitsock": cmdWaitSock,
+			"waitfile": cmdWaitFile,
+			"pidgone":  cmdPidGone,
+			"signal":   cmdSignal,
+			"grepwait": cmdGrepWait,
+			"exits":    cmdExits,
+		},
+	})
+}
+
+// deadline bounds every wait in the scripts: long enough for a loaded CI
+// machine, short enough that a hang fails the test instead of the run.
+const deadline = 20 * time.Second
+
+func waitFor(ts *testscript.TestScript, what string, ok func() bool) {
+	end := time.Now().Add(deadline)
+	for !ok() {
+		if time.Now().After(end) {
+			ts.Fatalf("gave up after %s waiting for %s", deadline, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// exits CODE PROGRAM ARGS...: run PROGRAM and require that exact exit
+// code; its stdout and stderr are kept for the next stdout/stderr checks.
+func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 2 || neg {
+		ts.Fatalf("usage: exits CODE PROGRAM [ARGS...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	err = ts.Exec(args[1], args[2:]...)
+	got := 0
+	if err != nil {
+		var exitErr *exec.ExitError
+		if !errors.As(err, &exitErr) {
+			ts.Fatalf("running %s: %v", args[1], err)
+		}
+		got = exitErr.ExitCode()
+	}
+	if got != want {
+		ts.Fatalf("%s exited with %d, want %d", args[1], got, want)
+	}
+}
+
+// waitsock URL: wait until something accepts connections at URL.
+func cmdWaitSock(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 || neg {
+		ts.Fatalf("usage: waitsock URL")
+	}
+	addr, err := parseSocketURL(args[0])
+	ts.Check(err)
+	waitFor(ts, "a listener on "+args[0], func() bool {
+		c, err := net.DialTimeout(addr.network, addr.address, time.Second)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	})
+}
+
+// waitfile PATH: wait until PATH exists and is not empty.
+func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 || neg {
+		ts.Fatalf("usage: waitfile PATH")
+	}
+	path := ts.MkAbs(args[0])
+	waitFor(ts, args[0], func() bool {
+		fi, err := os.Stat(path)
+		return err == nil && fi.Size() > 0
+	})
+}
+
+// grepwait PATTERN FILE: wait until FILE contains PATTERN (a plain
+// substring); for log lines written by a background process.
+func cmdGrepWait(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 || neg {
+		ts.Fatalf("usage: grepwait SUBSTRING FILE")
+	}
+	path := ts.MkAbs(args[1])
+	waitFor(ts, fmt.Sprintf("%q in %s", args[0], args[1]), func() bool {
+		b, err := os.ReadFile(path)
+		return err == nil && bytes.Contains(b, []byte(args[0]))
+	})
+}
+
+// readPids reads whitespace-separated pids from a file.
+func readPids(ts *testscript.TestScript, file string) []int {
+	var pids []int
+	for _, f := range strings.Fields(ts.ReadFile(file)) {
+		pid, err := strconv.Atoi(f)
+		if err != nil {
+			ts.Fatalf("%s: %q is not a pid", file, f)
+		}
+		pids = append(pids, pid)
+	}
+	if len(pids) == 0 {
+		ts.Fatalf("%s holds no pid", file)
+	}
+	return pids
+}
+
+// alive reports whether pid is a process that has not finished: a zombie
+// counts as gone, since it no longer runs (its reaping is checked apart).
+func alive(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the parenthesised command name.
+	i := bytes.LastIndexByte(stat, ')')
+	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
+}
+
+// pidgone FILE: wait until every pid listed in FILE has ended.
+// ! pidgone FILE: assert they are all still running now.
+func cmdPidGone(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: [!] pidgone PIDFILE")
+	}
+	pids := readPids(ts, args[0])
+	if neg {
+		for _, pid := range pids {
+			if !alive(pid) {
+				ts.Fatalf("pid %d has ended, want it running", pid)
+			}
+		}
+		return
+	}
+	for _, pid := range pids {
+		waitFor(ts, fmt.Sprintf("pid %d to end", pid), func() bool { return !alive(pid) })
+	}
+}
+
+// signal SIG PIDFILE: send SIG (TERM, INT, HUP, USR1, KILL) to the pid in
+// PIDFILE; testscript's own kill knows only INT and KILL.
+func cmdSignal(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 || neg {
+		ts.Fatalf("usage: signal TERM|INT|HUP|USR1|KILL PIDFILE")
+	}
+	sigs := map[string]syscall.Signal{"TERM": syscall.SIGTERM, "INT": syscall.SIGINT,
+		"HUP": syscall.SIGHUP, "USR1": syscall.SIGUSR1, "KILL": syscall.SIGKILL}
+	sig, ok := sigs[args[0]]
+	if !ok {
+		ts.Fatalf("unknown signal %q", args[0])
+	}
+	for _, pid := range readPids(ts, args[1]) {
+		ts.Check(syscall.Kill(pid, sig))
+	}
+}
+
+// sdExecMain stands in for systemd's socket activation: it puts a freshly
+// bound unix socket on fd 3, sets LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES for
+// its own pid, and execs the command, which keeps that pid.
+// usage: sd-exec SOCKETPATH COMMAND ARGS...
+func sdExecMain() {
+	if len(os.Args) < 3 {
+		fmt.Fprintln(os.Stderr, "usage: sd-exec SOCKETPATH COMMAND ARGS...")
+		os.Exit(2)
+	}
+	l, err := net.Listen("unix", os.Args[1])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sd-exec:", err)
+		os.Exit(1)
+	}
+	f, err := l.(*net.UnixListener).File()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sd-exec:", err)
+		os.Exit(1)
+	}
+	if err := syscall.Dup2(int(f.Fd()), 3); err != nil {
+		fmt.Fprintln(os.Stderr, "sd-exec:", err)
+		os.Exit(1)
+	}
+	path, err := exec.LookPath(os.Args[2])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sd-exec:", err)
+		os.Exit(1)
+	}
+	env := append(os.Environ(), "LISTEN_FDS=1", "LISTEN_FDNAMES=fcgi", "LISTEN_PID="+strconv.Itoa(os.Getpid()))
+	err = syscall.Exec(path, os.Args[2:], env)
+	fmt.Fprintln(os.Stderr, "sd-exec:", err)
+	os.Exit(1)
+}
+
+// envMain prints its environment, one variable a line, sorted: a CGI
+// script with no shell involved, for the environment tests.
+func envMain() {
+	env := os.Environ()
+	slices.Sort(env)
+	fmt.Print("Content-Type: text/plain\n\n")
+	for _, kv := range env {
+		fmt.Println(kv)
+	}
+}

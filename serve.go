@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"sync"
+	"syscall"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/urfave/cli/v2"
+
+	"github.com/fcgi-wrap/fcgi-wrap/pool"
+	"github.com/fcgi-wrap/fcgi-wrap/wire"
+)
+
+func serveAction(c *cli.Context) error {
+	s, err := settingsFrom(c)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	level, _ := parseLevel(s.logLevel)
+	var logOut io.Writer = os.Stderr
+	var logFile *reopenFile
+	if s.logFile != "" {
+		if logFile, err = openReopenFile(s.logFile); err != nil {
+			return runtimeError("--log-file: %v", err)
+		}
+		defer logFile.Close()
+		logOut = logFile
+	}
+	log := newLogger(logOut, level, s.logFormat)
+
+	listeners, err := openListeners(s, log)
+	if errors.Is(err, errNoSocket) {
+		return usageError("%v", err)
+	}
+	if err != nil {
+		return runtimeError("%v", err)
+	}
+	defer closeAll(listeners)
+
+	if path := c.String("pid-file"); path != "" {
+		if err := os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			return runtimeError("--pid-file: %v", err)
+		}
+		defer os.Remove(path)
+	}
+
+	if err := dropPrivileges(s, log); err != nil {
+		return runtimeError("%v", err)
+	}
+
+	d := newDaemon(s, log, listeners)
+	if err := d.setAllowFrom(s.allowFrom); err != nil {
+		return usageError("%v", err)
+	}
+	guardTCP(listeners, &d.allow, log)
+	d.logFile = logFile
+	d.configPath = c.String("config")
+	d.args = slices.Clone(os.Args)
+	return d.run()
+}
+
+// daemon is the running server: the listeners, the FastCGI server, the
+// pool, and the signals that steer them.
+type daemon struct {
+	log        hclog.Logger
+	listeners  []net.Listener
+	pool       *pool.Pool
+	handler    *handler
+	server     *wire.Server
+	logFile    *reopenFile
+	configPath string
+	args       []string // the command line, re-read with the config file on reload
+	allow      allowRules
+}
+
+func (d *daemon) setAllowFrom(cidrs []string) error {
+	return d.allow.set(cidrs)
+}
+
+func newDaemon(s *settings, log hclog.Logger, listeners []net.Listener) *daemon {
+	p := pool.New(s.pool)
+	h := newHandler(s, p, log.Named("request"))
+	return &daemon{
+		log:       log,
+		listeners: listeners,
+		pool:      p,
+		handler:   h,
+		server: &wire.Server{
+			Handler:        h,
+			MaxConns:       s.maxConns,
+			MaxReqs:        s.maxReqs,
+			MaxParamsBytes: s.maxParams,
+			WriteTimeout:   s.sendTimeout,
+			Logger:         log.Named("wire"),
+		},
+	}
+}
+
+func (d *daemon) run() error {
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1)
+	defer signal.Stop(signals)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	// serving waits for one Serve loop per listener.
+	var serving sync.WaitGroup
+	serveErr := make(chan error, len(d.listeners))
+	for _, l := range d.listeners {
+		serving.Add(1)
+		go func() {
+			defer serving.Done()
+			if err := d.server.Serve(ctx, l); err != nil && !errors.Is(err, wire.ErrServerClosed) {
+				serveErr <- fmt.Errorf("accepting on %s: %w", l.Addr(), err)
+			}
+		}()
+	}
+	s := d.handler.settings.Load()
+	d.log.Info("ready", "workers", s.pool.Workers, "queue", s.pool.Queue, "script", s.script, "version", version)
+	stopNotifier := d.startNotifier()
+	stopWatch := d.watchConfig()
+
+	var runErr error
+	for stopping := false; !stopping; {
+		select {
+		case sig := <-signals:
+			switch sig {
+			case syscall.SIGHUP:
+				d.reload("SIGHUP")
+			case syscall.SIGUSR1:
+				d.reopenLogs()
+			default:
+				d.log.Info("shutting down", "signal", sig.String(), "timeout", s.shutdownTimeout)
+				stopping = true
+			}
+		case err := <-serveErr:
+			d.log.Error("listener failed", "error", err)
+			runErr = err
+			stopping = true
+		}
+	}
+	stopWatch()
+	stopNotifier()
+	d.shutdown(signals)
+	cancel()
+	serving.Wait()
+	if runErr != nil {
+		return cli.Exit("fcgi-wrap: "+runErr.Error(), 1)
+	}
+	d.log.Info("stopped")
+	return nil
+}
+
+// shutdown stops accepting, turns away requests still queued, and lets the
+// running ones finish within --shutdown-timeout; a second signal, or the
+// timeout, kills what is left.
+func (d *daemon) shutdown(signals <-chan os.Signal) {
+	s := d.handler.settings.Load()
+	d.pool.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), s.shutdownTimeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- d.server.Shutdown(ctx) }()
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				d.log.Warn("shutdown timeout passed; running scripts were killed", "error", err)
+			}
+			return
+		case sig := <-signals:
+			if sig == syscall.SIGINT || sig == syscall.SIGTERM {
+				d.log.Warn("second signal: killing running scripts now", "signal", sig.String())
+				cancel()
+			}
+		}
+	}
+}
+
+func (d *daemon) reopenLogs() {
+	if d.logFile == nil {
+		return
+	}
+	if err := d.logFile.Reopen(); err != nil {
+		d.log.Error("reopening log file", "error", err)
+		return
+	}
+	d.log.Info("log file reopened")
+}

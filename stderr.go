@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"time"
+)
+
+const (
+	// stderrLineMax cuts log lines: a script printing a binary blob to
+	// stderr must not make a megabyte log entry.
+	stderrLineMax = 4 << 10
+	// stderrBurst lines may be logged at once per request, then
+	// stderrPerSecond more each second; the rest are counted and dropped.
+	stderrBurst     = 200
+	stderrPerSecond = 50
+)
+
+// forwardStderr reads the script's stderr to EOF: to the web server as
+// FCGI_STDERR, to our log line by line, both, or nowhere. It always reads
+// to EOF so a chatty script never blocks on a full pipe.
+func (r *run) forwardStderr(stderr *os.File) {
+	toFCGI, toLog := r.s.stderrToFCGI, r.s.stderrToLog
+	if !toLog {
+		buf := make([]byte, 16<<10)
+		for {
+			n, err := stderr.Read(buf)
+			if n > 0 && toFCGI {
+				if _, werr := r.req.Stderr.Write(buf[:n]); werr != nil {
+					toFCGI = false
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}
+	limiter := newLineLimiter(time.Now())
+	br := bufio.NewReaderSize(stderr, stderrLineMax)
+	for {
+		line, err := br.ReadSlice('\n')
+		if len(line) > 0 {
+			if toFCGI {
+				if _, werr := r.req.Stderr.Write(line); werr != nil {
+					toFCGI = false
+				}
+			}
+			truncated := errors.Is(err, bufio.ErrBufferFull)
+			if limiter.allow(time.Now()) {
+				text := string(bytes.TrimRight(line, "\r\n"))
+				if truncated {
+					r.log.Warn("script stderr", "line", text, "truncated", true)
+				} else {
+					r.log.Warn("script stderr", "line", text)
+				}
+			}
+			if truncated {
+				// Skip the rest of an over-long line rather than
+				// logging it as several lines.
+				for errors.Is(err, bufio.ErrBufferFull) {
+					line, err = br.ReadSlice('\n')
+					if toFCGI && len(line) > 0 {
+						if _, werr := r.req.Stderr.Write(line); werr != nil {
+							toFCGI = false
+						}
+					}
+				}
+			}
+		}
+		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+			if dropped := limiter.dropped; dropped > 0 {
+				r.log.Warn("script stderr lines dropped by the rate limit", "dropped", dropped)
+			}
+			if !errors.Is(err, io.EOF) {
+				r.log.Debug("reading script stderr", "error", err)
+			}
+			return
+		}
+	}
+}
+
+// lineLimiter is a token bucket: a burst, then a steady rate.
+type lineLimiter struct {
+	tokens  float64
+	last    time.Time
+	dropped int
+}
+
+func newLineLimiter(now time.Time) *lineLimiter {
+	return &lineLimiter{tokens: stderrBurst, last: now}
+}
+
+func (l *lineLimiter) allow(now time.Time) bool {
+	l.tokens += now.Sub(l.last).Seconds() * stderrPerSecond
+	if l.tokens > stderrBurst {
+		l.tokens = stderrBurst
+	}
+	l.last = now
+	if l.tokens >= 1 {
+		l.tokens--
+		return true
+	}
+	l.dropped++
+	return false
+}
