@@ -1,7 +1,6 @@
 package main
 
 import (
-	"runtime"
 	"strings"
 	"time"
 
@@ -56,8 +55,8 @@ func serveFlags() []cli.Flag {
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "drop-param", Category: catScripts, EnvVars: envVar("drop-param"),
 			Usage: "never pass this request param (`NAME` or glob, e.g. HTTP_AUTHORIZATION) to scripts (repeatable)"}),
 
-		altsrc.NewIntFlag(&cli.IntFlag{Name: "workers", Aliases: []string{"c"}, Category: catPool, EnvVars: envVar("workers"), Value: 4 * runtime.NumCPU(),
-			Usage: "scripts that may run at once"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "workers", Aliases: []string{"c"}, Category: catPool, EnvVars: envVar("workers"), DefaultText: "4 x CPUs",
+			Usage: "scripts that may run at once; 0 means 4 per CPU"}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "queue", Category: catPool, EnvVars: envVar("queue"), Value: 1024,
 			Usage: "requests that may wait for a free worker; past it they get 503"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "queue-timeout", Category: catPool, EnvVars: envVar("queue-timeout"), Value: 30 * time.Second,

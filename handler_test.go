@@ -362,4 +362,3 @@ func childrenOf(pid int) []int {
 	}
 	return kids
 }
-

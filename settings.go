@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -77,6 +78,9 @@ func settingsFrom(c *cli.Context) (*settings, error) {
 		},
 	}
 
+	if s.pool.Workers == 0 {
+		s.pool.Workers = 4 * runtime.NumCPU()
+	}
 	switch c.NArg() {
 	case 0:
 	case 1:
