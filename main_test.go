@@ -30,7 +30,27 @@ func TestMain(m *testing.M) {
 	})
 }
 
+// extraCmds holds script commands registered by other _test.go files of
+// this package (each in its init), so suites can grow without editing this
+// file.
+var extraCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){}
+
 func TestScripts(t *testing.T) {
+	cmds := map[string]func(ts *testscript.TestScript, neg bool, args []string){
+		"waitsock": cmdWaitSock,
+		"waitfile": cmdWaitFile,
+		"pidgone":  cmdPidGone,
+		"signal":   cmdSignal,
+		"grepwait": cmdGrepWait,
+		"exits":    cmdExits,
+	}
+	for name, cmd := range extraCmds {
+		cmds[name] = cmd
+	}
+	repo, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testscripts",
 		RequireExplicitExec: true,
@@ -40,6 +60,8 @@ func TestScripts(t *testing.T) {
 			if os.Geteuid() == 0 {
 				env.Setenv("FCGI_WRAP_ALLOW_ROOT", "true")
 			}
+			// Scripts may use the repository's files (examples/...).
+			env.Setenv("REPO", repo)
 			// Short kill grace and drain keep the kill tests quick.
 			env.Setenv("FCGI_WRAP_KILL_GRACE", "1s")
 			return nil
@@ -54,14 +76,7 @@ func TestScripts(t *testing.T) {
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"waitsock": cmdWaitSock,
-			"waitfile": cmdWaitFile,
-			"pidgone":  cmdPidGone,
-			"signal":   cmdSignal,
-			"grepwait": cmdGrepWait,
-			"exits":    cmdExits,
-		},
+		Cmds: cmds,
 	})
 }
 
