@@ -1,0 +1,127 @@
+package cgienv
+
+import (
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+)
+
+// check applies the operator's policy to the regular file p (st is its
+// stat, symlinks followed). Roots bind only dynamic mode: a fixed script is
+// the operator's own choice.
+func check(p string, st fs.FileInfo, opts ResolveOptions, dynamic bool) error {
+	if len(opts.Exts) > 0 && !hasExt(p, opts.Exts) {
+		return forbidden("name does not end in an allowed extension (--ext): "+p, nil)
+	}
+	needRoots := dynamic && len(opts.Roots) > 0
+	resolved := p
+	if needRoots || len(opts.Allow) > 0 || opts.StrictPerms {
+		r, err := filepath.EvalSymlinks(p)
+		if err != nil {
+			return forbidden("cannot resolve symlinks of "+p, err)
+		}
+		resolved = r
+	}
+	if needRoots && !inRoots(resolved, opts.Roots) {
+		return forbidden("outside --root: "+p+" (resolves to "+resolved+")", nil)
+	}
+	if len(opts.Allow) > 0 && !allowed(resolved, opts.Allow) {
+		return forbidden("not matched by --allow: "+p+" (resolves to "+resolved+")", nil)
+	}
+	if err := executable(p); err != nil {
+		return forbidden("not executable: "+p, err)
+	}
+	if opts.StrictPerms {
+		return strictPerms(p, resolved, st)
+	}
+	return nil
+}
+
+func hasExt(p string, exts []string) bool {
+	base := path.Base(p)
+	for _, e := range exts {
+		if e != "" && len(base) > len(e) && strings.HasSuffix(base, e) {
+			return true
+		}
+	}
+	return false
+}
+
+func inRoots(resolved string, roots []string) bool {
+	for _, root := range roots {
+		r, err := filepath.EvalSymlinks(root)
+		if err != nil || !filepath.IsAbs(r) {
+			continue // a root that is gone or relative confines nothing in
+		}
+		if r == "/" || strings.HasPrefix(resolved, r+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+func allowed(resolved string, patterns []string) bool {
+	for _, pat := range patterns {
+		if matchPath(pat, resolved) {
+			return true
+		}
+		// An operator writes the path they know, which may run through a
+		// symlinked directory (/srv -> /data/srv); resolve that part.
+		dir, file := path.Split(pat)
+		if dir == "" || strings.ContainsAny(dir, `*?[\`) {
+			continue
+		}
+		rdir, err := filepath.EvalSymlinks(dir)
+		if err != nil || rdir == path.Clean(dir) {
+			continue
+		}
+		if matchPath(path.Join(rdir, file), resolved) {
+			return true
+		}
+	}
+	return false
+}
+
+// matchPath reports whether p is pattern exactly or matches it as a glob;
+// a malformed glob matches nothing.
+func matchPath(pattern, p string) bool {
+	if pattern == p {
+		return true
+	}
+	ok, _ := path.Match(pattern, p)
+	return ok
+}
+
+// strictPerms refuses a script that anyone but its owner could replace or
+// that runs with someone else's privileges. Both the directory the server
+// named and the one the symlinks lead to are checked: either can be used to
+// swap the file.
+func strictPerms(p, resolved string, st fs.FileInfo) error {
+	m := st.Mode()
+	switch {
+	case m&fs.ModeSetuid != 0:
+		return forbidden("setuid: "+p, nil)
+	case m&fs.ModeSetgid != 0:
+		return forbidden("setgid: "+p, nil)
+	case m&0o002 != 0:
+		return forbidden("writable by others: "+p, nil)
+	case m&0o020 != 0:
+		return forbidden("writable by group: "+p, nil)
+	}
+	dirs := []string{path.Dir(p)}
+	if d := path.Dir(resolved); d != dirs[0] {
+		dirs = append(dirs, d)
+	}
+	for _, d := range dirs {
+		ds, err := os.Stat(d)
+		if err != nil {
+			return forbidden("cannot stat directory "+d, err)
+		}
+		if ds.Mode()&0o002 != 0 && ds.Mode()&fs.ModeSticky == 0 {
+			return forbidden("in a directory writable by others: "+d, nil)
+		}
+	}
+	return nil
+}
