@@ -106,5 +106,15 @@ func serveFlags() []cli.Flag {
 			Usage: "text or json, for the log and the access log"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-file", Category: catLogging, EnvVars: envVar("log-file"), TakesFile: true,
 			Usage: "write the log to this `PATH` instead of stderr; reopened on SIGUSR1"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "access-log", Category: catLogging, EnvVars: envVar("access-log"), TakesFile: true,
+			Usage: "write one line per request to this `PATH` (- for stdout); text, or JSON with --log-format json; reopened on SIGUSR1"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "status-path", Category: catLogging, EnvVars: envVar("status-path"),
+			Usage: "answer requests for this `PATH` (SCRIPT_NAME or DOCUMENT_URI, e.g. /fcgi-status) with a php-fpm style status page; ?full lists running scripts, ?json gives JSON"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "ping-path", Category: catLogging, EnvVars: envVar("ping-path"),
+			Usage: "answer requests for this `PATH` (e.g. /fcgi-ping) with \"pong\""}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "metrics-listen", Category: catLogging, EnvVars: envVar("metrics-listen"),
+			Usage: "serve Prometheus metrics over HTTP at `ADDR` (e.g. 127.0.0.1:9101) under /metrics"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "slow-after", Category: catLogging, EnvVars: envVar("slow-after"),
+			Usage: "log a warning for each request still running after this long; 0 means never"}),
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -44,6 +45,8 @@ type handler struct {
 	log      hclog.Logger
 	seq      atomic.Uint64 // log id per request: FastCGI IDs repeat (nginx always uses 1)
 	observer requestObserver
+	// serverStats reads the FastCGI server's live counts for the status page.
+	serverStats func() wire.ServerStats
 }
 
 // requestObserver learns how each request ended (access log, metrics).
@@ -54,6 +57,8 @@ type requestObserver interface {
 type requestRecord struct {
 	start       time.Time
 	remote      string
+	user        string
+	protocol    string
 	method, uri string
 	script      string
 	status      int
@@ -61,8 +66,10 @@ type requestRecord struct {
 	bytesOut    int64
 	duration    time.Duration
 	queueWait   time.Duration
-	pid         int
-	exitCode    int // -1: none
+	queued      bool // waited for a slot at all (spawn never started for refusals)
+	spawnTime   time.Duration
+	pid         atomic.Int64 // set once the script starts; read by the slow-request timer
+	exitCode    int          // -1: none
 	outcome     string
 }
 
@@ -76,21 +83,36 @@ func (h *handler) ServeFCGI(ctx context.Context, req *wire.Request) uint32 {
 	s := h.settings.Load()
 	rec := &requestRecord{
 		start:    time.Now(),
+		remote:   req.Params["REMOTE_ADDR"],
+		user:     req.Params["REMOTE_USER"],
+		protocol: req.Params["SERVER_PROTOCOL"],
 		method:   req.Params["REQUEST_METHOD"],
 		uri:      requestURI(req.Params),
 		exitCode: -1,
-	}
-	if req.RemoteAddr != nil {
-		rec.remote = req.Params["REMOTE_ADDR"]
+		outcome:  "internal",
 	}
 	log := h.log.With("req", h.seq.Add(1))
+	out := &countingWriter{w: req.Stdout}
 	defer func() {
 		rec.duration = time.Since(rec.start)
+		rec.bytesOut = out.n
 		if h.observer != nil {
 			h.observer.observe(rec)
 		}
 	}()
-	out := &countingWriter{w: req.Stdout}
+
+	if roleAllowsPages(req.Role) {
+		switch {
+		case isSpecialPath(req.Params, s.pingPath):
+			rec.outcome = "ok"
+			h.writePing(out, rec)
+			return 0
+		case isSpecialPath(req.Params, s.statusPath):
+			rec.outcome = "ok"
+			h.writeStatus(out, rec, req.Params["QUERY_STRING"])
+			return 0
+		}
+	}
 
 	script, err := cgienv.Resolve(req.Params, s.resolve)
 	if err != nil {
@@ -134,6 +156,13 @@ func (h *handler) ServeFCGI(ctx context.Context, req *wire.Request) uint32 {
 		return 0
 	}
 	rec.queueWait = slot.Waited()
+	rec.queued = true
+	if s.slowAfter > 0 {
+		slow := time.AfterFunc(s.slowAfter, func() {
+			log.Warn("slow request", "pid", rec.pid.Load(), "uri", rec.uri, "elapsed", time.Since(rec.start).Round(time.Millisecond))
+		})
+		defer slow.Stop()
+	}
 	r := &run{h: h, s: s, req: req, script: script, log: log, rec: rec, out: out}
 	outcome := r.execute(ctx, slot)
 	slot.Release(outcome)
@@ -147,7 +176,6 @@ func (h *handler) ServeFCGI(ctx context.Context, req *wire.Request) uint32 {
 func (h *handler) writeError(out *countingWriter, rec *requestRecord, status int, extra ...cgienv.Field) {
 	rec.status = status
 	out.Write(cgienv.AppendError(nil, status, extra...))
-	rec.bytesOut = out.n
 }
 
 // requestURI is what the access log and status page show; servers that do
@@ -198,6 +226,7 @@ func (r *run) execute(ctx context.Context, slot *pool.Slot) pool.Outcome {
 	defer cancel(nil)
 	r.cancel = cancel
 
+	spawnStart := time.Now()
 	proc, err := spawner.Start(runCtx, spawner.Config{
 		Path:      r.script.Path,
 		Env:       env,
@@ -215,8 +244,9 @@ func (r *run) execute(ctx context.Context, slot *pool.Slot) pool.Outcome {
 		r.h.writeError(r.out, r.rec, status)
 		return pool.SpawnFailed
 	}
+	r.rec.spawnTime = time.Since(spawnStart)
 	defer proc.Close()
-	r.rec.pid = proc.Pid()
+	r.rec.pid.Store(int64(proc.Pid()))
 	slot.SetPID(proc.Pid())
 
 	if r.s.timeout > 0 {
@@ -300,7 +330,6 @@ func (r *run) execute(ctx context.Context, slot *pool.Slot) pool.Outcome {
 	if ctx.Err() != nil {
 		// The web server went away or aborted: nobody to answer.
 		r.log.Info("request cancelled; script killed", "cause", context.Cause(ctx), "pid", proc.Pid())
-		r.rec.bytesOut = r.out.n
 		return pool.Aborted
 	}
 	outcome := pool.OK
@@ -334,7 +363,6 @@ func (r *run) execute(ctx context.Context, slot *pool.Slot) pool.Outcome {
 	} else {
 		r.log.Debug("script exited", "exit", exit.String(), "pid", proc.Pid())
 	}
-	r.rec.bytesOut = r.out.n
 	return outcome
 }
 
@@ -373,6 +401,11 @@ func (r *run) forward(p []byte, head *[]byte, headerTimer *time.Timer) error {
 		return err
 	}
 	*head = append(*head, p...)
+	// A head can only complete with a newline; re-parsing a growing head
+	// on every newline-free dribble would cost quadratic time.
+	if bytes.IndexByte(p, '\n') < 0 && len(*head) < cgienv.DefaultMaxHead {
+		return nil
+	}
 	parsed, used, err := cgienv.ParseHead(*head, r.script.NPH, cgienv.DefaultMaxHead)
 	if errors.Is(err, cgienv.ErrIncompleteHead) {
 		return nil

@@ -46,6 +46,15 @@ func serveAction(c *cli.Context) error {
 	}
 	defer closeAll(listeners)
 
+	d := newDaemon(s, log, listeners)
+	if err := d.setAllowFrom(s.allowFrom); err != nil {
+		return usageError("%v", err)
+	}
+	if err := d.openObservers(s); err != nil {
+		return runtimeError("%v", err)
+	}
+	defer d.closeObservers()
+
 	if path := c.String("pid-file"); path != "" {
 		if err := os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 			return runtimeError("--pid-file: %v", err)
@@ -53,14 +62,12 @@ func serveAction(c *cli.Context) error {
 		defer os.Remove(path)
 	}
 
+	// Everything that may need root (sockets, their owner, log files, the
+	// pid file) is open by now.
 	if err := dropPrivileges(s, log); err != nil {
 		return runtimeError("%v", err)
 	}
 
-	d := newDaemon(s, log, listeners)
-	if err := d.setAllowFrom(s.allowFrom); err != nil {
-		return usageError("%v", err)
-	}
 	guardTCP(listeners, &d.allow, log)
 	d.logFile = logFile
 	d.configPath = c.String("config")
@@ -78,6 +85,9 @@ type daemon struct {
 	server     *wire.Server
 	logFile    *reopenFile
 	configPath string
+	accessLog  *reopenFile
+	metrics    *metrics
+	metricsLn  net.Listener
 	args       []string // the command line, re-read with the config file on reload
 	allow      allowRules
 }
@@ -89,7 +99,7 @@ func (d *daemon) setAllowFrom(cidrs []string) error {
 func newDaemon(s *settings, log hclog.Logger, listeners []net.Listener) *daemon {
 	p := pool.New(s.pool)
 	h := newHandler(s, p, log.Named("request"))
-	return &daemon{
+	d := &daemon{
 		log:       log,
 		listeners: listeners,
 		pool:      p,
@@ -103,6 +113,8 @@ func newDaemon(s *settings, log hclog.Logger, listeners []net.Listener) *daemon 
 			Logger:         log.Named("wire"),
 		},
 	}
+	h.serverStats = d.server.Stats
+	return d
 }
 
 func (d *daemon) run() error {
@@ -115,7 +127,7 @@ func (d *daemon) run() error {
 
 	// serving waits for one Serve loop per listener.
 	var serving sync.WaitGroup
-	serveErr := make(chan error, len(d.listeners))
+	serveErr := make(chan error, len(d.listeners)+1)
 	for _, l := range d.listeners {
 		serving.Add(1)
 		go func() {
@@ -127,6 +139,15 @@ func (d *daemon) run() error {
 	}
 	s := d.handler.settings.Load()
 	d.log.Info("ready", "workers", s.pool.Workers, "queue", s.pool.Queue, "script", s.script, "version", version)
+	if d.metricsLn != nil {
+		serving.Add(1)
+		go func() {
+			defer serving.Done()
+			if err := serveMetrics(ctx, d.metricsLn, d.metrics, d.log); err != nil {
+				serveErr <- fmt.Errorf("metrics endpoint: %w", err)
+			}
+		}()
+	}
 	stopNotifier := d.startNotifier()
 	stopWatch := d.watchConfig()
 
@@ -188,12 +209,55 @@ func (d *daemon) shutdown(signals <-chan os.Signal) {
 }
 
 func (d *daemon) reopenLogs() {
-	if d.logFile == nil {
-		return
+	for _, f := range []*reopenFile{d.logFile, d.accessLog} {
+		if f == nil {
+			continue
+		}
+		if err := f.Reopen(); err != nil {
+			d.log.Error("reopening log file", "path", f.path, "error", err)
+			continue
+		}
+		d.log.Info("log file reopened", "path", f.path)
 	}
-	if err := d.logFile.Reopen(); err != nil {
-		d.log.Error("reopening log file", "error", err)
-		return
+}
+
+// openObservers sets up what watches finished requests: the access log
+// and the metrics endpoint.
+func (d *daemon) openObservers(s *settings) error {
+	var obs observers
+	switch s.accessLog {
+	case "":
+	case "-":
+		obs = append(obs, &accessLog{out: os.Stdout, json: s.logFormat == "json"})
+	default:
+		f, err := openReopenFile(s.accessLog)
+		if err != nil {
+			return fmt.Errorf("--access-log: %w", err)
+		}
+		d.accessLog = f
+		obs = append(obs, &accessLog{out: f, json: s.logFormat == "json"})
 	}
-	d.log.Info("log file reopened")
+	if s.metricsListen != "" {
+		l, err := net.Listen("tcp", s.metricsListen)
+		if err != nil {
+			d.closeObservers()
+			return fmt.Errorf("--metrics-listen: %w", err)
+		}
+		d.metricsLn = l
+		d.metrics = newMetrics(d.pool, d.server.Stats)
+		obs = append(obs, d.metrics)
+	}
+	if len(obs) > 0 {
+		d.handler.observer = obs
+	}
+	return nil
+}
+
+func (d *daemon) closeObservers() {
+	if d.accessLog != nil {
+		d.accessLog.Close()
+	}
+	if d.metricsLn != nil {
+		d.metricsLn.Close()
+	}
 }

@@ -48,6 +48,10 @@ type settings struct {
 	allowRoot   bool
 
 	logLevel, logFormat, logFile string
+	accessLog                    string
+	statusPath, pingPath         string
+	metricsListen                string
+	slowAfter                    time.Duration // 0: never
 }
 
 func settingsFrom(c *cli.Context) (*settings, error) {
@@ -71,6 +75,11 @@ func settingsFrom(c *cli.Context) (*settings, error) {
 		logLevel:        c.String("log-level"),
 		logFormat:       c.String("log-format"),
 		logFile:         c.String("log-file"),
+		accessLog:       c.String("access-log"),
+		statusPath:      c.String("status-path"),
+		pingPath:        c.String("ping-path"),
+		metricsListen:   c.String("metrics-listen"),
+		slowAfter:       c.Duration("slow-after"),
 		pool: pool.Config{
 			Workers:      c.Int("workers"),
 			Queue:        c.Int("queue"),
@@ -138,7 +147,8 @@ func settingsFrom(c *cli.Context) (*settings, error) {
 		{"--max-reqs must not be negative", s.maxReqs < 0},
 		{"--max-params must be at least 1024", s.maxParams < 1024},
 		{"--max-body must not be negative", s.maxBody < 0},
-		{"durations must not be negative", s.timeout < 0 || s.headerTimeout < 0 || s.killGrace < 0 ||
+		{"--status-path and --ping-path must start with /", (s.statusPath != "" && s.statusPath[0] != '/') || (s.pingPath != "" && s.pingPath[0] != '/')},
+		{"durations must not be negative", s.slowAfter < 0 || s.timeout < 0 || s.headerTimeout < 0 || s.killGrace < 0 ||
 			s.exitDrain < 0 || s.shutdownTimeout < 0 || s.sendTimeout < 0 || s.pool.QueueTimeout < 0},
 	} {
 		if check.bad {

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/fcgi-wrap/fcgi-wrap/pool"
+	"github.com/fcgi-wrap/fcgi-wrap/wire"
+)
+
+// metrics is the Prometheus view of the same figures the status page
+// shows, plus latency distributions. It has its own registry: nothing is
+// registered globally.
+type metrics struct {
+	registry  *prometheus.Registry
+	requests  *prometheus.CounterVec
+	duration  prometheus.Histogram
+	queueWait prometheus.Histogram
+	spawn     prometheus.Histogram
+}
+
+func newMetrics(p *pool.Pool, serverStats func() wire.ServerStats) *metrics {
+	reg := prometheus.NewRegistry()
+	m := &metrics{
+		registry: reg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fcgi_wrap_requests_total",
+			Help: "Requests finished, by outcome (ok, failed, timeout, aborted, overloaded, spawn-failed, refused, internal) and HTTP status class.",
+		}, []string{"outcome", "status_class"}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "fcgi_wrap_request_duration_seconds",
+			Help:    "Time from a request's params to its END_REQUEST, queueing included.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 14),
+		}),
+		queueWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "fcgi_wrap_queue_wait_seconds",
+			Help:    "Time requests waited for a free worker.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 3, 14),
+		}),
+		spawn: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "fcgi_wrap_spawn_seconds",
+			Help:    "Time to start a script (fork and exec).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 14),
+		}),
+	}
+	gauge := func(name, help string, value func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, value)
+	}
+	reg.MustRegister(
+		m.requests, m.duration, m.queueWait, m.spawn,
+		gauge("fcgi_wrap_active_scripts", "Scripts running now.", func() float64 { return float64(p.Snapshot().Active) }),
+		gauge("fcgi_wrap_queued_requests", "Requests waiting for a worker now.", func() float64 { return float64(p.Snapshot().Queued) }),
+		gauge("fcgi_wrap_workers", "Scripts that may run at once (--workers).", func() float64 { return float64(p.Config().Workers) }),
+		gauge("fcgi_wrap_connections", "FastCGI connections open now.", func() float64 { return float64(serverStats().Conns) }),
+		gauge("fcgi_wrap_requests_in_progress", "FastCGI requests in progress now, queued or running.", func() float64 { return float64(serverStats().Requests) }),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewGoCollector(),
+	)
+	return m
+}
+
+func (m *metrics) observe(rec *requestRecord) {
+	class := "none"
+	if rec.status >= 100 && rec.status <= 999 {
+		class = strconv.Itoa(rec.status/100) + "xx"
+	}
+	m.requests.WithLabelValues(rec.outcome, class).Inc()
+	m.duration.Observe(rec.duration.Seconds())
+	if rec.queued {
+		m.queueWait.Observe(rec.queueWait.Seconds())
+	}
+	if rec.spawnTime > 0 {
+		m.spawn.Observe(rec.spawnTime.Seconds())
+	}
+}
+
+// serveMetrics runs the /metrics HTTP endpoint until ctx ends.
+func serveMetrics(ctx context.Context, l net.Listener, m *metrics, log hclog.Logger) error {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		<-ctx.Done()
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(shutdownCtx)
+	}()
+	log.Info("serving metrics", "addr", l.Addr().String())
+	err := srv.Serve(l)
+	<-stopped
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}

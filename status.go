@@ -1,0 +1,155 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/fcgi-wrap/fcgi-wrap/pool"
+	"github.com/fcgi-wrap/fcgi-wrap/wire"
+)
+
+// statusReport is the status page, in the terms php-fpm's page uses where
+// they mean the same thing, so operators read it without a manual.
+type statusReport struct {
+	Pool               string          `json:"pool"`
+	StartTime          time.Time       `json:"start time"`
+	StartSince         int64           `json:"start since"`
+	AcceptedConn       uint64          `json:"accepted conn"`
+	ListenQueue        int             `json:"listen queue"`
+	MaxListenQueue     int             `json:"max listen queue"`
+	ListenQueueLen     int             `json:"listen queue len"`
+	IdleProcesses      int             `json:"idle processes"`
+	ActiveProcesses    int             `json:"active processes"`
+	TotalProcesses     int             `json:"total processes"`
+	MaxActiveProcesses int             `json:"max active processes"`
+	Rejected           uint64          `json:"rejected"`
+	Timeouts           uint64          `json:"timeouts"`
+	Aborted            uint64          `json:"aborted"`
+	SpawnFailures      uint64          `json:"spawn failures"`
+	Failed             uint64          `json:"failed"`
+	Completed          uint64          `json:"completed"`
+	Connections        int             `json:"connections"`
+	Processes          []statusProcess `json:"processes,omitempty"`
+}
+
+type statusProcess struct {
+	PID      int     `json:"pid"`
+	Script   string  `json:"script"`
+	Method   string  `json:"request method"`
+	URI      string  `json:"request uri"`
+	Remote   string  `json:"remote addr"`
+	Start    string  `json:"start time"`
+	Duration float64 `json:"request duration"`
+}
+
+// isSpecialPath tells whether the request names one of fcgi-wrap's own
+// pages; servers send the path as SCRIPT_NAME or DOCUMENT_URI.
+func isSpecialPath(params map[string]string, path string) bool {
+	return path != "" && (params["SCRIPT_NAME"] == path || params["DOCUMENT_URI"] == path)
+}
+
+func (h *handler) writePing(out *countingWriter, rec *requestRecord) {
+	rec.status = 200
+	out.Write([]byte("Content-Type: text/plain\r\nCache-Control: no-store\r\nExpires: Thu, 01 Jan 1970 00:00:00 GMT\r\n\r\npong\n"))
+}
+
+func (h *handler) writeStatus(out *countingWriter, rec *requestRecord, query string) {
+	q, _ := url.ParseQuery(query)
+	_, full := q["full"]
+	_, asJSON := q["json"]
+	now := time.Now()
+	snap := h.pool.Snapshot()
+	report := statusReport{
+		Pool:               "fcgi-wrap",
+		StartTime:          snap.Started,
+		StartSince:         int64(now.Sub(snap.Started).Seconds()),
+		AcceptedConn:       snap.Accepted,
+		ListenQueue:        snap.Queued,
+		MaxListenQueue:     snap.MaxQueued,
+		ListenQueueLen:     snap.QueueLimit,
+		IdleProcesses:      max(snap.Workers-snap.Active, 0),
+		ActiveProcesses:    snap.Active,
+		TotalProcesses:     snap.Workers,
+		MaxActiveProcesses: snap.MaxActive,
+		Rejected:           snap.Rejected,
+		Timeouts:           snap.TimedOut,
+		Aborted:            snap.Aborted,
+		SpawnFailures:      snap.SpawnFailed,
+		Failed:             snap.Failed,
+		Completed:          snap.Completed,
+	}
+	if h.serverStats != nil {
+		report.Connections = h.serverStats().Conns
+	}
+	if full {
+		report.Processes = processesOf(snap.Running, now)
+	}
+	rec.status = 200
+	var b strings.Builder
+	b.WriteString("Cache-Control: no-store\r\nExpires: Thu, 01 Jan 1970 00:00:00 GMT\r\n")
+	if asJSON {
+		b.WriteString("Content-Type: application/json\r\n\r\n")
+		body, _ := json.MarshalIndent(report, "", "  ")
+		b.Write(body)
+		b.WriteByte('\n')
+	} else {
+		b.WriteString("Content-Type: text/plain\r\n\r\n")
+		writeStatusText(&b, &report)
+	}
+	out.Write([]byte(b.String()))
+}
+
+func processesOf(running []pool.Job, now time.Time) []statusProcess {
+	procs := make([]statusProcess, 0, len(running))
+	for _, job := range running {
+		procs = append(procs, statusProcess{
+			PID:      job.PID,
+			Script:   job.Script,
+			Method:   job.Method,
+			URI:      job.URI,
+			Remote:   job.Remote,
+			Start:    job.Started.Format(time.RFC3339),
+			Duration: now.Sub(job.Started).Seconds(),
+		})
+	}
+	return procs
+}
+
+func writeStatusText(b *strings.Builder, r *statusReport) {
+	row := func(name string, value any) { fmt.Fprintf(b, "%-21s %v\n", name+":", value) }
+	row("pool", r.Pool)
+	row("start time", r.StartTime.Format(time.RFC3339))
+	row("start since", r.StartSince)
+	row("accepted conn", r.AcceptedConn)
+	row("listen queue", r.ListenQueue)
+	row("max listen queue", r.MaxListenQueue)
+	row("listen queue len", r.ListenQueueLen)
+	row("idle processes", r.IdleProcesses)
+	row("active processes", r.ActiveProcesses)
+	row("total processes", r.TotalProcesses)
+	row("max active processes", r.MaxActiveProcesses)
+	row("rejected", r.Rejected)
+	row("timeouts", r.Timeouts)
+	row("aborted", r.Aborted)
+	row("spawn failures", r.SpawnFailures)
+	row("failed", r.Failed)
+	row("completed", r.Completed)
+	row("connections", r.Connections)
+	for _, p := range r.Processes {
+		b.WriteString("\n************************\n")
+		row("pid", p.PID)
+		row("script", p.Script)
+		row("request method", p.Method)
+		row("request uri", p.URI)
+		row("remote addr", p.Remote)
+		row("start time", p.Start)
+		row("request duration", fmt.Sprintf("%.3f", p.Duration))
+	}
+}
+
+// roleAllowsPages: the status and ping pages answer web requests only;
+// an authorizer asking for them gets the script, as any other path.
+func roleAllowsPages(role wire.Role) bool { return role == wire.RoleResponder }
