@@ -1,0 +1,37 @@
+package spawner
+
+import (
+	"syscall"
+	"time"
+)
+
+// Config says how to start one program. The zero value of every field is a
+// usable default except Path.
+type Config struct {
+	// Path is the program to run; it must be absolute. argv[0] is Path.
+	Path string
+	// Args are the arguments after argv[0].
+	Args []string
+	// Env is the child's exact environment, "K=V" entries. nil means an
+	// empty environment, never the parent's. A later duplicate key wins.
+	Env []string
+	// Dir is the working directory; "" means filepath.Dir(Path).
+	Dir string
+	// Data also opens a pipe whose read end is the child's fd 3 (the
+	// FastCGI Filter role's FCGI_DATA stream); false leaves fd 3 closed.
+	Data bool
+	// Credential runs the child as this uid/gid with these supplementary
+	// groups (an empty Groups clears them, unless NoSetGroups); nil runs it
+	// as ourselves.
+	Credential *syscall.Credential
+	// Rlimits are applied to the child only, never to us; nil leaves the
+	// child with our limits.
+	Rlimits []Rlimit
+	// KillGrace is the time between SIGTERM and SIGKILL when the group is
+	// killed; 0 sends SIGKILL at once.
+	KillGrace time.Duration
+	// PipeSize is the stdout pipe's buffer in bytes (fcntl F_SETPIPE_SZ);
+	// 0 means 1 MiB, negative leaves the kernel's default (64 KiB). If the
+	// kernel refuses the size, a smaller one is used silently.
+	PipeSize int
+}

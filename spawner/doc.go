@@ -1,0 +1,13 @@
+// Package spawner starts one program as its own process group and ends it.
+//
+// It owns everything between "run this path with this argv, environment and
+// directory" and "it has exited with this status": the full-duplex pipes
+// (stdin, stdout, stderr and, for the FastCGI Filter role, a data pipe on
+// fd 3), credentials, resource limits, and killing the whole process group
+// with SIGTERM, a grace period, then SIGKILL. It knows nothing of FastCGI or
+// CGI; the exit status it reports follows POSIX wait(2) semantics and the
+// shell's 128+signal convention.
+//
+// It is Linux only: it relies on process groups, prctl(PR_SET_PDEATHSIG),
+// prlimit(2) and fcntl(F_SETPIPE_SZ).
+package spawner

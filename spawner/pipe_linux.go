@@ -1,0 +1,105 @@
+package spawner
+
+import (
+	"os"
+	"syscall"
+)
+
+// fSetPipeSz is F_SETPIPE_SZ (fcntl.h), which package syscall lacks.
+const fSetPipeSz = 1031
+
+// defaultPipeSize is the stdout pipe size when Config.PipeSize is 0:
+// PERF-NOTES measured streaming twice as fast with 1 MiB than with the
+// kernel's 64 KiB default, and 1 MiB is also the default pipe-max-size, so
+// an unprivileged wrapper gets it too.
+const defaultPipeSize = 1 << 20
+
+// minPipeSize is the kernel's default; asking for less only hurts.
+const minPipeSize = 64 << 10
+
+// pipe makes one pipe. The parent's end is non-blocking so the returned
+// *os.File is pollable (read deadlines work, Close wakes a blocked Read);
+// the child's end stays blocking, as programs expect of their stdio.
+// Both ends are close-on-exec: exec.Cmd dup2s the child's end onto its
+// descriptor number, which clears the flag on that copy only.
+func pipe(name string, parentReads bool) (parent, child *os.File, err error) {
+	var fds [2]int
+	if err := syscall.Pipe2(fds[:], syscall.O_CLOEXEC); err != nil {
+		return nil, nil, os.NewSyscallError("pipe2", err)
+	}
+	pfd, cfd := fds[1], fds[0]
+	if parentReads {
+		pfd, cfd = fds[0], fds[1]
+	}
+	if err := syscall.SetNonblock(pfd, true); err != nil {
+		syscall.Close(pfd)
+		syscall.Close(cfd)
+		return nil, nil, os.NewSyscallError("fcntl", err)
+	}
+	return os.NewFile(uintptr(pfd), name), os.NewFile(uintptr(cfd), name), nil
+}
+
+// growPipe asks for a pipe buffer of size bytes, halving on refusal (EPERM
+// above pipe-max-size or past pipe-user-pages-soft for unprivileged users)
+// until it reaches the default. Failure is not an error: the pipe still
+// works, only slower.
+func growPipe(f *os.File, size int) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = rc.Control(func(fd uintptr) {
+		for ; size > minPipeSize; size /= 2 {
+			_, _, e := syscall.Syscall(syscall.SYS_FCNTL, fd, fSetPipeSz, uintptr(size))
+			if e == 0 {
+				return
+			}
+		}
+	})
+}
+
+// pipes holds both ends of the child's stdio pipes while Start needs them.
+type pipes struct {
+	stdin, stdout, stderr, data                     *os.File // parent's ends
+	childStdin, childStdout, childStderr, childData *os.File
+}
+
+func (ps *pipes) open(cfg Config) error {
+	var err error
+	if ps.stdin, ps.childStdin, err = pipe("stdin", false); err != nil {
+		return err
+	}
+	if ps.stdout, ps.childStdout, err = pipe("stdout", true); err == nil {
+		ps.stderr, ps.childStderr, err = pipe("stderr", true)
+	}
+	if err == nil && cfg.Data {
+		ps.data, ps.childData, err = pipe("data", false)
+	}
+	if err != nil {
+		ps.closeChild()
+		ps.closeParent()
+		return err
+	}
+	size := cfg.PipeSize
+	if size == 0 {
+		size = defaultPipeSize
+	}
+	growPipe(ps.stdout, size)
+	return nil
+}
+
+func (ps *pipes) closeChild() {
+	closeAll(ps.childStdin, ps.childStdout, ps.childStderr, ps.childData)
+}
+
+func (ps *pipes) closeParent() {
+	closeAll(ps.stdin, ps.stdout, ps.stderr, ps.data)
+}
+
+func closeAll(files ...*os.File) {
+	for _, f := range files {
+		if f != nil {
+			f.Close()
+		}
+	}
+}

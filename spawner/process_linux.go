@@ -1,0 +1,188 @@
+package spawner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Process is one started program, the leader of its own process group.
+// Its methods are safe for concurrent use.
+type Process struct {
+	cmd   *exec.Cmd
+	pid   int // also the process group id
+	grace time.Duration
+
+	stdin, stdout, stderr, data *os.File
+
+	done chan struct{} // closed by reap once exit is set
+	exit Exit
+
+	// stopCtx unregisters the context.AfterFunc that kills the group when
+	// Start's ctx ends; it stays registered after the leader exits so that
+	// a cancel still ends what is left of the group.
+	stopCtx func() bool
+
+	// wg waits for the reaper goroutine, the ctx AfterFunc (if it ran) and
+	// the grace timer's SIGKILL (if it was scheduled), so none outlives Close.
+	wg sync.WaitGroup
+
+	mu        sync.Mutex
+	killed    bool        // Kill or KillNow has been called
+	timer     *time.Timer // pending SIGKILL after the grace; nil if none
+	groupGone bool        // kill(-pgid) said ESRCH: never signal the id again
+	closed    bool        // Close has begun: never signal again
+}
+
+// Start starts cfg.Path in a new process group with fresh pipes for its
+// stdin, stdout and stderr (and fd 3 if cfg.Data). It returns once the
+// program has been exec'd (or failed to be: a *StartError).
+//
+// When ctx ends, the process group is killed as by Kill; ctx keeps this
+// power until Close, even after the leader has exited.
+func Start(ctx context.Context, cfg Config) (*Process, error) {
+	if !filepath.IsAbs(cfg.Path) {
+		return nil, fmt.Errorf("spawner: program path %q is not absolute", cfg.Path)
+	}
+	for _, rl := range cfg.Rlimits {
+		if err := rl.check(); err != nil {
+			return nil, err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	dir := cfg.Dir
+	if dir == "" {
+		dir = filepath.Dir(cfg.Path)
+	}
+	env := cfg.Env
+	if env == nil {
+		env = []string{} // exec.Cmd would hand a nil Env the parent's environment
+	}
+
+	sealInherited()
+	var ps pipes
+	if err := ps.open(cfg); err != nil {
+		return nil, err
+	}
+	cmd := &exec.Cmd{
+		Path:   cfg.Path,
+		Args:   append([]string{cfg.Path}, cfg.Args...),
+		Env:    env,
+		Dir:    dir,
+		Stdin:  ps.childStdin,
+		Stdout: ps.childStdout,
+		Stderr: ps.childStderr,
+		SysProcAttr: &syscall.SysProcAttr{
+			Setpgid: true,
+			// The kernel sends Pdeathsig when the *thread* that forked
+			// exits, not the process. Go threads live as long as the
+			// process unless a goroutine exits while locked to one
+			// (runtime.LockOSThread); a caller that starts processes from
+			// such a goroutine would see them killed early.
+			Pdeathsig:  syscall.SIGKILL,
+			Credential: cfg.Credential,
+		},
+	}
+	if ps.childData != nil {
+		cmd.ExtraFiles = []*os.File{ps.childData}
+	}
+	err := cmd.Start()
+	ps.closeChild() // the child has its copies; ours would hide EOF
+	if err != nil {
+		ps.closeParent()
+		return nil, startError(cfg, err)
+	}
+	pid := cmd.Process.Pid
+	if err := setRlimits(pid, cfg.Rlimits); err != nil {
+		// Fail closed: a script must not run without the limits asked for.
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+		ps.closeParent()
+		return nil, err
+	}
+
+	p := &Process{
+		cmd:    cmd,
+		pid:    pid,
+		grace:  cfg.KillGrace,
+		stdin:  ps.stdin,
+		stdout: ps.stdout,
+		stderr: ps.stderr,
+		data:   ps.data,
+		done:   make(chan struct{}),
+	}
+	p.wg.Add(2) // the reaper and the ctx AfterFunc; Close balances the latter if it never runs
+	go p.reap()
+	p.stopCtx = context.AfterFunc(ctx, func() {
+		defer p.wg.Done()
+		p.Kill()
+	})
+	return p, nil
+}
+
+func startError(cfg Config, err error) error {
+	se := &StartError{Path: cfg.Path, Err: err}
+	// os.StartProcess reports the errno inside a *fs.PathError; keep only
+	// the errno so Error() does not say the path twice.
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		se.Err = pe.Err
+	}
+	se.diagnose(cfg.Dir)
+	return se
+}
+
+// reap waits for the leader, which no one else may do, and publishes its
+// status.
+func (p *Process) reap() {
+	defer p.wg.Done()
+	_ = p.cmd.Wait() // a non-zero status is an error here; the status is all we need
+	p.exit = unknownExit
+	if ps := p.cmd.ProcessState; ps != nil {
+		if ws, ok := ps.Sys().(syscall.WaitStatus); ok {
+			p.exit = exitOf(ws)
+		}
+	}
+	close(p.done)
+}
+
+// Pid is the leader's process id, which is also the process group id.
+func (p *Process) Pid() int { return p.pid }
+
+// Stdin is the write end of the child's stdin. The caller writes the request
+// body and closes it to send EOF.
+func (p *Process) Stdin() *os.File { return p.stdin }
+
+// Stdout is the read end of the child's stdout; it is pollable, so
+// SetReadDeadline works and Close wakes a blocked Read.
+func (p *Process) Stdout() *os.File { return p.stdout }
+
+// Stderr is the read end of the child's stderr, pollable like Stdout.
+func (p *Process) Stderr() *os.File { return p.stderr }
+
+// Data is the write end of the child's fd 3, or nil unless Config.Data.
+func (p *Process) Data() *os.File { return p.data }
+
+// Done is closed once the leader has exited and been reaped. Other members of
+// the group (a script's background jobs) may still run and hold the pipes.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Exit is the leader's exit status; it is valid after Done is closed and the
+// zero Exit before.
+func (p *Process) Exit() Exit {
+	select {
+	case <-p.done:
+		return p.exit
+	default:
+		return Exit{}
+	}
+}

@@ -1,0 +1,576 @@
+package spawner
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestEchoFullDuplex pushes 64 MiB through a child that writes while it
+// reads: it deadlocks unless stdin and stdout flow at the same time.
+func TestEchoFullDuplex(t *testing.T) {
+	t.Parallel()
+	const size = 64 << 20
+	p := start(t, childConfig("echo"))
+
+	block := make([]byte, 1<<20)
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range block {
+		block[i] = byte(r.Uint32())
+	}
+	want := sha256.New()
+	for range size / len(block) {
+		want.Write(block)
+	}
+
+	writeErr := make(chan error, 1)
+	go func() {
+		var err error
+		for i := 0; i < size/len(block) && err == nil; i++ {
+			_, err = p.Stdin().Write(block)
+		}
+		if cerr := p.Stdin().Close(); err == nil {
+			err = cerr
+		}
+		writeErr <- err
+	}()
+
+	if err := p.Stdout().SetReadDeadline(time.Now().Add(2 * waitLimit)); err != nil {
+		t.Fatal(err)
+	}
+	got := sha256.New()
+	n, err := io.Copy(got, p.Stdout())
+	if err != nil {
+		t.Fatalf("read stdout: %v", err)
+	}
+	if err := <-writeErr; err != nil {
+		t.Fatalf("write stdin: %v", err)
+	}
+	if n != size {
+		t.Fatalf("got %d bytes back, want %d", n, size)
+	}
+	if !bytes.Equal(got.Sum(nil), want.Sum(nil)) {
+		t.Fatalf("got different bytes back than were sent")
+	}
+	if e := waitDone(t, p); e != (Exit{}) {
+		t.Errorf("got %v, want exit status 0", e)
+	}
+}
+
+func TestEnvExact(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		cfg  Config
+		want []string
+	}{
+		{
+			name: "nil is empty",
+			cfg:  Config{Path: "/usr/bin/env"},
+			want: nil,
+		},
+		{
+			name: "exactly what was given",
+			cfg:  Config{Path: self, Env: []string{modeEnv + "=env", "A=1", "B=x=y", "EMPTY="}},
+			want: []string{modeEnv + "=env", "A=1", "B=x=y", "EMPTY="},
+		},
+		{
+			name: "no PWD added with Dir",
+			cfg:  Config{Path: self, Dir: "/", Env: []string{modeEnv + "=env"}},
+			want: []string{modeEnv + "=env"},
+		},
+		{
+			name: "later duplicate wins",
+			cfg:  Config{Path: self, Env: []string{"A=1", modeEnv + "=env", "A=2"}},
+			want: []string{modeEnv + "=env", "A=2"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := start(t, tt.cfg)
+			got := lines(readAll(t, p.Stdout()))
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("got env %q, want %q", got, tt.want)
+			}
+			waitDone(t, p)
+		})
+	}
+}
+
+func TestDir(t *testing.T) {
+	t.Parallel()
+	tmp, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, dir, want string
+	}{
+		{"explicit", tmp, tmp},
+		{"default is the program's directory", "", filepath.Dir(self)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := childConfig("cwd")
+			cfg.Dir = tt.dir
+			p := start(t, cfg)
+			want, err := filepath.EvalSymlinks(tt.want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.TrimSpace(readAll(t, p.Stdout())); got != want {
+				t.Errorf("got cwd %q, want %q", got, want)
+			}
+			waitDone(t, p)
+		})
+	}
+}
+
+func TestOwnProcessGroup(t *testing.T) {
+	t.Parallel()
+	p := start(t, childConfig("sleep", "ready"))
+	readLine(t, p.Stdout())
+	pgid, err := syscall.Getpgid(p.Pid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pgid != p.Pid() {
+		t.Errorf("got pgid %d, want the child's pid %d", pgid, p.Pid())
+	}
+	if pgid == syscall.Getpgrp() {
+		t.Errorf("got our own pgid %d, want a new group", pgid)
+	}
+	if got := p.Exit(); got != (Exit{}) {
+		t.Errorf("before Done: got Exit %+v, want zero", got)
+	}
+	p.KillNow()
+	waitDone(t, p)
+}
+
+// TestOnlyStdioFds checks that nothing but the pipes reaches the child:
+// neither Go's own descriptors nor ones our process inherited without
+// close-on-exec (as this test binary may have from whatever started it).
+func TestOnlyStdioFds(t *testing.T) {
+	t.Parallel()
+	// A descriptor of ours without close-on-exec, as a careless parent
+	// process would hand down to us.
+	fds := make([]int, 2)
+	if err := syscall.Pipe(fds); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fds[0])
+	defer syscall.Close(fds[1])
+
+	tests := []struct {
+		name string
+		data bool
+		want string
+	}{
+		{"stdio", false, "0 1 2"},
+		{"with data", true, "0 1 2 3"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// cat, not the test binary: the Go runtime opens descriptors
+			// of its own at start-up.
+			p := start(t, Config{Path: "/bin/cat", Data: tt.data})
+			// Once cat echoes, its dynamic loader has closed whatever it
+			// opened, so its table is exactly what it was given.
+			io.WriteString(p.Stdin(), "x\n")
+			readLine(t, p.Stdout())
+			if got := fdList(t, p.Pid()); got != tt.want {
+				t.Errorf("got fds %q, want %q", got, tt.want)
+			}
+			p.Stdin().Close()
+			if e := waitDone(t, p); e.Code != 0 {
+				t.Errorf("got %v, want exit status 0", e)
+			}
+		})
+	}
+}
+
+// fdList lists another process's open descriptors, sorted.
+func fdList(t *testing.T, pid int) string {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fds []int
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil {
+			t.Fatalf("odd fd name %q", e.Name())
+		}
+		fds = append(fds, fd)
+	}
+	slices.Sort(fds)
+	s := make([]string, len(fds))
+	for i, fd := range fds {
+		s[i] = strconv.Itoa(fd)
+	}
+	return strings.Join(s, " ")
+}
+
+func TestExitStatus(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		cfg        Config
+		want       Exit
+		wantString string
+		wantApp    uint32
+	}{
+		{"zero", childConfig("exit", "0"), Exit{}, "exit status 0", 0},
+		{"three", childConfig("exit", "3"), Exit{Code: 3}, "exit status 3", 3},
+		{"255", childConfig("exit", "255"), Exit{Code: 255}, "exit status 255", 255},
+		{"SIGTERM", Config{Path: "/bin/sh", Args: []string{"-c", "kill -TERM $$"}},
+			Exit{Code: -1, Signal: syscall.SIGTERM}, "signal: terminated", 143},
+		{"SIGKILL", Config{Path: "/bin/sh", Args: []string{"-c", "kill -KILL $$"}},
+			Exit{Code: -1, Signal: syscall.SIGKILL}, "signal: killed", 137},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := start(t, tt.cfg)
+			got := waitDone(t, p)
+			if got != tt.want {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+			if s := got.String(); s != tt.wantString {
+				t.Errorf("got String %q, want %q", s, tt.wantString)
+			}
+			if a := got.AppStatus(); a != tt.wantApp {
+				t.Errorf("got AppStatus %d, want %d", a, tt.wantApp)
+			}
+		})
+	}
+}
+
+func TestStderrSeparate(t *testing.T) {
+	t.Parallel()
+	p := start(t, childConfig("stderr", "oops"))
+	if got := readAll(t, p.Stderr()); got != "oops" {
+		t.Errorf("got stderr %q, want %q", got, "oops")
+	}
+	if got := readAll(t, p.Stdout()); got != "" {
+		t.Errorf("got stdout %q, want empty", got)
+	}
+	waitDone(t, p)
+}
+
+func TestData(t *testing.T) {
+	t.Parallel()
+	cfg := childConfig("data")
+	cfg.Data = true
+	p := start(t, cfg)
+	if _, err := io.WriteString(p.Data(), "filter data"); err != nil {
+		t.Fatal(err)
+	}
+	p.Data().Close()
+	if got := readAll(t, p.Stdout()); got != "filter data" {
+		t.Errorf("got %q on stdout, want the data sent to fd 3", got)
+	}
+	waitDone(t, p)
+
+	p2 := start(t, childConfig("exit", "0"))
+	if p2.Data() != nil {
+		t.Errorf("got a Data file without Config.Data, want nil")
+	}
+	waitDone(t, p2)
+}
+
+func TestStdoutDeadline(t *testing.T) {
+	t.Parallel()
+	p := start(t, childConfig("sleep"))
+	if err := p.Stdout().SetReadDeadline(time.Now().Add(10 * time.Millisecond)); err != nil {
+		t.Fatalf("SetReadDeadline: got %v, want nil (a pollable pipe)", err)
+	}
+	var b [1]byte
+	if _, err := p.Stdout().Read(b[:]); !errorsIsDeadline(err) {
+		t.Errorf("Read: got %v, want os.ErrDeadlineExceeded", err)
+	}
+}
+
+func errorsIsDeadline(err error) bool {
+	return err != nil && os.IsTimeout(err)
+}
+
+func TestKill(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		mode  string
+		grace time.Duration
+		want  syscall.Signal
+	}{
+		{"no grace kills at once", "sleep", 0, syscall.SIGKILL},
+		{"TERM is enough", "sleep", time.Hour, syscall.SIGTERM},
+		{"TERM ignored, KILL after grace", "ignoreterm", 50 * time.Millisecond, syscall.SIGKILL},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := childConfig(tt.mode, "ready")
+			cfg.KillGrace = tt.grace
+			p := start(t, cfg)
+			readLine(t, p.Stdout()) // its signal dispositions are in place
+			p.Kill()
+			p.Kill() // idempotent
+			got := waitDone(t, p)
+			want := Exit{Code: -1, Signal: tt.want}
+			if got != want {
+				t.Errorf("got %v, want %v", got, want)
+			}
+			// An hour's grace must not keep Close waiting.
+			if err := p.Close(); err != nil {
+				t.Errorf("Close: got %v, want nil", err)
+			}
+		})
+	}
+}
+
+func TestKillNowCutsGrace(t *testing.T) {
+	t.Parallel()
+	cfg := childConfig("ignoreterm")
+	cfg.KillGrace = time.Hour
+	p := start(t, cfg)
+	readLine(t, p.Stdout())
+	p.Kill()
+	p.KillNow()
+	if got, want := waitDone(t, p), (Exit{Code: -1, Signal: syscall.SIGKILL}); got != want {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+// TestKillBackgroundAfterLeaderExit pins the `cmd &` problem: the script
+// exits but its background job holds stdout open; killing the group must
+// still reach it.
+// TestKillBackgroundAfterLeaderExit pins the `cmd &` problem: the script
+// exits but its background job holds stdout open; killing the group must
+// still reach it.
+func TestKillBackgroundAfterLeaderExit(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		kill func(p *Process, cancel context.CancelFunc)
+	}{
+		{"Kill", func(p *Process, _ context.CancelFunc) { p.Kill() }},
+		{"context cancel", func(_ *Process, cancel context.CancelFunc) { cancel() }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			cfg := childConfig("bg")
+			cfg.KillGrace = time.Hour
+			p, err := Start(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			bgPid, err := strconv.Atoi(readLine(t, p.Stdout()))
+			if err != nil {
+				t.Fatalf("bad pid line: %v", err)
+			}
+			if e := waitDone(t, p); e.Code != 0 {
+				t.Fatalf("leader: got %v, want exit status 0", e)
+			}
+			if !alive(bgPid) {
+				t.Fatalf("background pid %d: got dead before the kill, want alive", bgPid)
+			}
+			tt.kill(p, cancel)
+			// EOF on stdout proves the last writer, the background job,
+			// is gone.
+			if got := readAll(t, p.Stdout()); got != "" {
+				t.Errorf("got %q after the pid line, want nothing", got)
+			}
+			waitDead(t, bgPid)
+		})
+	}
+}
+
+func TestCloseKillsLeftovers(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		mode string
+	}{
+		{"running leader", "ignoreterm"},
+		{"background job with SIGKILL pending", "bg"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := childConfig(tt.mode)
+			cfg.KillGrace = time.Hour
+			p, err := Start(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pid := p.Pid()
+			if line := readLine(t, p.Stdout()); tt.mode == "bg" {
+				if pid, err = strconv.Atoi(line); err != nil {
+					t.Fatal(err)
+				}
+				waitDone(t, p)
+				p.Kill() // TERM kills the sleeper; the pending KILL is Close's to cancel
+			}
+			if err := p.Close(); err != nil {
+				t.Errorf("Close: got %v, want nil", err)
+			}
+			select {
+			case <-p.Done():
+			default:
+				t.Errorf("got Close returning before the leader was reaped, want reaped")
+			}
+			waitDead(t, pid)
+			if err := p.Close(); err != nil {
+				t.Errorf("second Close: got %v, want nil", err)
+			}
+			p.Kill() // after Close: must do nothing, and not panic
+			p.KillNow()
+		})
+	}
+}
+
+func TestContextCancelKills(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg := childConfig("ignoreterm")
+	cfg.KillGrace = 20 * time.Millisecond
+	p, err := Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	readLine(t, p.Stdout())
+	cancel()
+	if got, want := waitDone(t, p), (Exit{Code: -1, Signal: syscall.SIGKILL}); got != want {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+func TestStartWithDoneContext(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	p, err := Start(ctx, childConfig("sleep"))
+	if err == nil {
+		p.Close()
+		t.Fatalf("got a process, want context.Canceled")
+	}
+	if err != context.Canceled {
+		t.Errorf("got %v, want context.Canceled", err)
+	}
+}
+
+func TestPdeathsig(t *testing.T) {
+	t.Parallel()
+	p := start(t, childConfig("nested"))
+	grandchild, err := strconv.Atoi(readLine(t, p.Stdout()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !alive(grandchild) {
+		t.Fatalf("grandchild %d: got dead, want alive while its parent lives", grandchild)
+	}
+	// The grandchild has its own process group, so this kills only its
+	// parent; Pdeathsig must take the grandchild with it.
+	p.KillNow()
+	waitDone(t, p)
+	waitDead(t, grandchild)
+}
+
+func TestPipeSize(t *testing.T) {
+	t.Parallel()
+	const fGetPipeSz = 1032
+	tests := []struct {
+		name string
+		size int
+		want int
+	}{
+		{"default", 0, defaultPipeSize},
+		{"kernel default", -1, 64 << 10},
+		{"asked", 256 << 10, 256 << 10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := childConfig("exit", "0")
+			cfg.PipeSize = tt.size
+			p := start(t, cfg)
+			rc, err := p.Stdout().SyscallConn()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got uintptr
+			var errno syscall.Errno
+			rc.Control(func(fd uintptr) {
+				got, _, errno = syscall.Syscall(syscall.SYS_FCNTL, fd, fGetPipeSz, 0)
+			})
+			if errno != 0 {
+				t.Fatal(errno)
+			}
+			if tt.want > 64<<10 && os.Geteuid() != 0 {
+				max, _ := os.ReadFile("/proc/sys/fs/pipe-max-size")
+				if n, _ := strconv.Atoi(strings.TrimSpace(string(max))); n < tt.want {
+					t.Skipf("pipe-max-size %d below %d", n, tt.want)
+				}
+			}
+			if int(got) != tt.want {
+				t.Errorf("got pipe size %d, want %d", got, tt.want)
+			}
+			waitDone(t, p)
+		})
+	}
+}
+
+func TestCredential(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to switch user")
+	}
+	p := start(t, Config{
+		Path:       "/bin/cat",
+		Args:       []string{"/proc/self/status"},
+		Dir:        "/",
+		Credential: &syscall.Credential{Uid: 65534, Gid: 65533, Groups: []uint32{65532, 65531}},
+	})
+	status := readAll(t, p.Stdout())
+	want := map[string]string{
+		"Uid:":    "65534 65534 65534 65534",
+		"Gid:":    "65533 65533 65533 65533",
+		"Groups:": "65531 65532",
+	}
+	for _, line := range lines(status) {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		w, ok := want[f[0]]
+		if !ok {
+			continue
+		}
+		got := f[1:]
+		slices.Sort(got) // Groups order is the kernel's
+		if strings.Join(got, " ") != w {
+			t.Errorf("got %s %q, want %q", f[0], strings.Join(got, " "), w)
+		}
+		delete(want, f[0])
+	}
+	if len(want) != 0 {
+		t.Errorf("got no lines for %v in /proc/self/status", want)
+	}
+	waitDone(t, p)
+}
