@@ -18,8 +18,13 @@ func checkCommand() *cli.Command {
 		Usage:     "validate the flags and --config file, then exit 0 (ok) or 1 (with what is wrong)",
 		ArgsUsage: "[SCRIPT]",
 		Flags:     serveFlags(),
-		Before:    loadConfigFile,
-		Action:    checkAction,
+		Before: func(c *cli.Context) error {
+			if err := loadConfigFile(c); err != nil {
+				return runtimeError("check failed: %v", err)
+			}
+			return nil
+		},
+		Action: checkAction,
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return runtimeError("%v", err)
 		},

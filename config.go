@@ -17,8 +17,8 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// loadConfigFile is the Before hook of the commands that take --config:
-// every flag may also be a key of the YAML file, and the command line and
+// loadConfigFile applies --config for the commands that take it: every
+// flag may also be a key of the YAML file, and the command line and
 // environment win over it (altsrc skips flags that are already set).
 func loadConfigFile(c *cli.Context) error {
 	path := c.String("config")
@@ -26,18 +26,18 @@ func loadConfigFile(c *cli.Context) error {
 		return nil
 	}
 	if err := checkConfigKeys(path, c.Command.Flags, c.App.Flags); err != nil {
-		return usageError("%v", err)
+		return err
 	}
 	source, err := altsrc.NewYamlSourceFromFile(path)
 	if err != nil {
-		return usageError("--config %s: %v", path, err)
+		return fmt.Errorf("--config %s: %v", path, err)
 	}
 	flags := c.Command.Flags
 	if len(flags) == 0 {
 		flags = c.App.Flags
 	}
 	if err := altsrc.ApplyInputSourceValues(c, source, flags); err != nil {
-		return usageError("--config %s: %v", path, err)
+		return fmt.Errorf("--config %s: %v", path, err)
 	}
 	return nil
 }

@@ -83,7 +83,7 @@ func openListeners(s *settings, log hclog.Logger) ([]net.Listener, error) {
 			var l net.Listener
 			l, err = bind(addr, s)
 			if err == nil {
-				log.Info("listening", "socket", addr.String())
+				log.Info("listening", "socket", addr.network+":"+l.Addr().String())
 				listeners = append(listeners, l)
 				continue
 			}

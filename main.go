@@ -40,8 +40,13 @@ func newApp() *cli.App {
 		HideHelpCommand:        true,
 		UseShortOptionHandling: true,
 		Flags:                  serveFlags(),
-		Before:                 loadConfigFile,
-		Action:                 serveAction,
+		Before: func(c *cli.Context) error {
+			if err := loadConfigFile(c); err != nil {
+				return usageError("%v", err)
+			}
+			return nil
+		},
+		Action: serveAction,
 		Commands: []*cli.Command{
 			requestCommand(),
 			checkCommand(),

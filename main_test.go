@@ -29,6 +29,7 @@ func TestMain(m *testing.M) {
 		"fcgi-wrap":     main,
 		"sd-exec":       sdExecMain,
 		"fcgi-wrap-env": envMain,
+		"sd-notify-log": notifyLogMain,
 	})
 }
 
@@ -46,6 +47,7 @@ func TestScripts(t *testing.T) {
 		"grepwait": cmdGrepWait,
 		"exits":    cmdExits,
 		"httpget":  cmdHTTPGet,
+		"setfrom":  cmdSetFrom,
 	}
 	for name, cmd := range extraCmds {
 		cmds[name] = cmd
@@ -145,6 +147,15 @@ func cmdHTTPGet(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Stdout().Write(body)
 }
 
+// setfrom VAR FILE: set the script variable VAR to FILE's content, trimmed;
+// for addresses a background process chose (port 0).
+func cmdSetFrom(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 || neg {
+		ts.Fatalf("usage: setfrom VAR FILE")
+	}
+	ts.Setenv(args[0], strings.TrimSpace(ts.ReadFile(args[1])))
+}
+
 // waitsock URL: wait until something accepts connections at URL.
 func cmdWaitSock(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 1 || neg {
@@ -162,7 +173,8 @@ func cmdWaitSock(ts *testscript.TestScript, neg bool, args []string) {
 	})
 }
 
-// waitfile PATH: wait until PATH exists and is not empty.
+// waitfile PATH: wait until PATH exists and, if a regular file, is not
+// empty (a pid written by a script may be half there).
 func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 1 || neg {
 		ts.Fatalf("usage: waitfile PATH")
@@ -170,7 +182,7 @@ func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
 	path := ts.MkAbs(args[0])
 	waitFor(ts, args[0], func() bool {
 		fi, err := os.Stat(path)
-		return err == nil && fi.Size() > 0
+		return err == nil && (!fi.Mode().IsRegular() || fi.Size() > 0)
 	})
 }
 
@@ -294,5 +306,34 @@ func envMain() {
 	fmt.Print("Content-Type: text/plain\n\n")
 	for _, kv := range env {
 		fmt.Println(kv)
+	}
+}
+
+// notifyLogMain stands in for systemd's notify socket: it receives
+// datagrams on a unixgram socket and appends each to a file as a line.
+// usage: sd-notify-log SOCKETPATH LOGFILE
+func notifyLogMain() {
+	if len(os.Args) != 3 {
+		fmt.Fprintln(os.Stderr, "usage: sd-notify-log SOCKETPATH LOGFILE")
+		os.Exit(2)
+	}
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: os.Args[1], Net: "unixgram"})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sd-notify-log:", err)
+		os.Exit(1)
+	}
+	out, err := os.OpenFile(os.Args[2], os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sd-notify-log:", err)
+		os.Exit(1)
+	}
+	buf := make([]byte, 4096)
+	for {
+		n, err := conn.Read(buf)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "sd-notify-log:", err)
+			os.Exit(1)
+		}
+		out.Write(append(buf[:n:n], '\n'))
 	}
 }
