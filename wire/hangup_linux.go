@@ -1,0 +1,92 @@
+package wire
+
+import (
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// hangupPoll is how long one poll for the peer's hang-up blocks before the
+// watcher checks whether the read loop is still stalled.
+const hangupPoll = 100 * time.Millisecond
+
+// poll(2) event bits, missing from package syscall.
+const (
+	pollERR   = 0x8
+	pollHUP   = 0x10
+	pollRDHUP = 0x2000
+)
+
+// hangupWatcher notices a client that goes away while the read loop is
+// stalled by back-pressure: the loop cannot read then, so it would not see
+// the close. It polls the socket for POLLRDHUP (the peer shut down its
+// side, even with unread data before the FIN) and aborts the connection
+// as a close read by the loop would. One per connection, started at the
+// first stall; it ends with the connection.
+type hangupWatcher struct {
+	rc      syscall.RawConn
+	stalled atomic.Bool
+	wake    chan struct{} // cap 1: stalled was set
+	done    chan struct{} // closed when the goroutine ends
+}
+
+// stall is the read loop's callback for inStream.push.
+func (c *conn) stall() (unstall func()) {
+	if c.hup == nil {
+		sc, ok := c.rwc.(syscall.Conn)
+		if !ok {
+			return func() {}
+		}
+		rc, err := sc.SyscallConn()
+		if err != nil {
+			return func() {}
+		}
+		c.hup = &hangupWatcher{rc: rc, wake: make(chan struct{}, 1), done: make(chan struct{})}
+		go c.watchHangup(c.hup)
+	}
+	w := c.hup
+	w.stalled.Store(true)
+	signal(w.wake)
+	return func() { w.stalled.Store(false) }
+}
+
+func (c *conn) watchHangup(w *hangupWatcher) {
+	defer close(w.done)
+	ts := syscall.NsecToTimespec(int64(hangupPoll))
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-w.wake:
+		}
+		for w.stalled.Load() && c.ctx.Err() == nil {
+			hup := false
+			err := w.rc.Control(func(fd uintptr) {
+				pfd := struct {
+					fd             int32
+					events, revent int16
+				}{fd: int32(fd), events: pollRDHUP}
+				n, _, errno := syscall.Syscall6(syscall.SYS_PPOLL,
+					uintptr(unsafe.Pointer(&pfd)), 1, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
+				hup = errno == 0 && n == 1 && pfd.revent&(pollRDHUP|pollHUP|pollERR) != 0
+			})
+			if err != nil {
+				return
+			}
+			if hup {
+				c.log.Debug("client hung up while the read loop was stalled")
+				c.abort(ErrConnClosed)
+				return
+			}
+		}
+	}
+}
+
+// waitHangupWatcher waits for the watcher, if any, once the connection is
+// aborted.
+func (c *conn) waitHangupWatcher() {
+	if c.hup != nil {
+		<-c.hup.done
+	}
+}

@@ -1,0 +1,207 @@
+package wire
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+)
+
+// errRequestDone is the cause of a request's context once its handler has
+// returned; nothing observes it but a handler's leaked goroutines.
+var errRequestDone = errors.New("wire: request finished")
+
+// inStream is an input stream (STDIN or DATA) of one request: the
+// connection's read loop pushes chunks, the handler reads them. Unlike an
+// io.Pipe the read loop does not wait for the handler as long as the queue
+// has room, so a slow request does not stall the others on its connection.
+type inStream struct {
+	ctx   context.Context // the request's: its end makes Read fail and push discard
+	limit int             // queued bytes past which push waits
+
+	mu     sync.Mutex
+	chunks [][]byte // queued data; chunks[0] is partly read
+	queued int      // bytes in chunks
+	eof    bool     // the empty record arrived
+	gone   bool     // the handler returned: drop everything
+
+	readable chan struct{} // cap 1: data or EOF was pushed
+	writable chan struct{} // cap 1: the handler took data
+}
+
+func newInStream(ctx context.Context, limit int, eof bool) *inStream {
+	return &inStream{
+		ctx:      ctx,
+		limit:    limit,
+		eof:      eof,
+		readable: make(chan struct{}, 1),
+		writable: make(chan struct{}, 1),
+	}
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// Read returns queued data, io.EOF after the stream's empty record, and the
+// request's cancellation cause once it is cancelled.
+func (s *inStream) Read(p []byte) (int, error) {
+	for {
+		s.mu.Lock()
+		if s.ctx.Err() != nil {
+			s.mu.Unlock()
+			return 0, context.Cause(s.ctx)
+		}
+		if s.queued > 0 {
+			n := 0
+			for n < len(p) && len(s.chunks) > 0 {
+				c := copy(p[n:], s.chunks[0])
+				n += c
+				if c == len(s.chunks[0]) {
+					s.chunks[0] = nil
+					s.chunks = s.chunks[1:]
+				} else {
+					s.chunks[0] = s.chunks[0][c:]
+				}
+			}
+			s.queued -= n
+			s.mu.Unlock()
+			signal(s.writable)
+			return n, nil
+		}
+		if s.eof {
+			s.mu.Unlock()
+			return 0, io.EOF
+		}
+		s.mu.Unlock()
+		select {
+		case <-s.readable:
+		case <-s.ctx.Done():
+		}
+	}
+}
+
+// push queues a copy of b, or marks EOF when b is empty. While the queue is
+// full it waits until the handler reads, the request ends (the data is then
+// dropped), or connDone closes (it returns false). When it first has to
+// wait it calls stalled, if not nil, and the function that returns on its
+// way out.
+func (s *inStream) push(connDone <-chan struct{}, stalled func() (unstall func()), b []byte) bool {
+	var unstall func()
+	defer func() {
+		if unstall != nil {
+			unstall()
+		}
+	}()
+	for {
+		s.mu.Lock()
+		switch {
+		case s.gone || s.eof:
+			s.mu.Unlock()
+			return true
+		case len(b) == 0:
+			s.eof = true
+		case s.queued == 0 || s.queued+len(b) <= s.limit:
+			// An empty queue takes any record: a limit below one record's
+			// size must not wedge the stream.
+			s.chunks = append(s.chunks, append([]byte(nil), b...))
+			s.queued += len(b)
+		default:
+			s.mu.Unlock()
+			if unstall == nil && stalled != nil {
+				unstall = stalled()
+			}
+			select {
+			case <-s.writable:
+				continue
+			case <-s.ctx.Done():
+				return true
+			case <-connDone:
+				return false
+			}
+		}
+		s.mu.Unlock()
+		signal(s.readable)
+		return true
+	}
+}
+
+// close drops queued data once the handler has returned.
+func (s *inStream) close() {
+	s.mu.Lock()
+	s.gone = true
+	s.chunks = nil
+	s.queued = 0
+	s.mu.Unlock()
+}
+
+// outStream is a request's STDOUT or STDERR. Each Write becomes records at
+// once, written with a single writev and without copying the payload.
+type outStream struct {
+	c   *conn
+	r   *request
+	typ RecType
+
+	mu   sync.Mutex  // serialises Writes of this stream and guards the rest
+	used bool        // a non-empty record was sent
+	done bool        // the handler returned; Write fails
+	hdrs []byte      // header scratch, reused across Writes
+	iov  net.Buffers // record pieces scratch, reused across Writes
+	send net.Buffers // what write consumes; a field so it does not escape
+}
+
+var errStreamClosed = errors.New("wire: write after the handler returned")
+
+func (w *outStream) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		// An empty record would end the stream.
+		return 0, nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		return 0, errStreamClosed
+	}
+	if err := w.r.ctx.Err(); err != nil {
+		return 0, context.Cause(w.r.ctx)
+	}
+	nrec := (len(p) + MaxContent - 1) / MaxContent
+	if cap(w.hdrs) < nrec*headerLen {
+		w.hdrs = make([]byte, nrec*headerLen)
+	}
+	hdrs := w.hdrs[:nrec*headerLen]
+	iov := w.iov[:0]
+	for i, rest := 0, p; len(rest) > 0; i++ {
+		chunk := rest[:min(len(rest), MaxContent)]
+		rest = rest[len(chunk):]
+		pad := padLen(len(chunk))
+		h := hdrs[i*headerLen : (i+1)*headerLen]
+		putHeader(h, w.typ, w.r.id, len(chunk), pad)
+		iov = append(iov, h, chunk)
+		if pad > 0 {
+			iov = append(iov, zeros[:pad])
+		}
+	}
+	w.iov = iov
+	w.send = iov
+	err := w.c.write(&w.send)
+	clear(w.iov) // do not keep the caller's buffer alive
+	if err != nil {
+		return 0, err
+	}
+	w.used = true
+	return len(p), nil
+}
+
+// finish stops further Writes, waiting for one in progress, and reports
+// whether anything was sent.
+func (w *outStream) finish() (used bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.done = true
+	return w.used
+}
