@@ -124,6 +124,9 @@ func (d *daemon) reload(why string) {
 		{"max-conns", old.maxConns != next.maxConns},
 		{"max-reqs", old.maxReqs != next.maxReqs},
 		{"max-params", old.maxParams != next.maxParams},
+		{"max-param-count", old.maxParamCount != next.maxParamCount},
+		{"params-timeout", old.paramsTimeout != next.paramsTimeout},
+		{"idle-timeout", old.idleTimeout != next.idleTimeout},
 		{"send-timeout", old.sendTimeout != next.sendTimeout},
 		{"log-file", old.logFile != next.logFile},
 		{"log-format", old.logFormat != next.logFormat},
@@ -137,6 +140,7 @@ func (d *daemon) reload(why string) {
 	next.sockets, next.socketMode, next.socketOwner = old.sockets, old.socketMode, old.socketOwner
 	next.user, next.group, next.script = old.user, old.group, old.script
 	next.maxConns, next.maxReqs, next.maxParams, next.sendTimeout = old.maxConns, old.maxReqs, old.maxParams, old.sendTimeout
+	next.maxParamCount, next.paramsTimeout, next.idleTimeout = old.maxParamCount, old.paramsTimeout, old.idleTimeout
 	next.logFile, next.logFormat = old.logFile, old.logFormat
 	next.resolve.FixedScript = old.resolve.FixedScript
 

@@ -80,6 +80,12 @@ func serveFlags() []cli.Flag {
 			Usage: "requests in progress at once over all connections (FCGI_MAX_REQS); more get FCGI_OVERLOADED"}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-params", Category: catProtocol, EnvVars: envVar("max-params"), Value: 1 << 20,
 			Usage: "`BYTES` of FastCGI params per request; more ends the connection"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-param-count", Category: catProtocol, EnvVars: envVar("max-param-count"), Value: 4096,
+			Usage: "FastCGI params (name-value pairs) per request; more ends the connection"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "params-timeout", Category: catProtocol, EnvVars: envVar("params-timeout"), Value: 30 * time.Second,
+			Usage: "time from a request's BEGIN to the end of its params (web servers send both at once); past it the connection is closed"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "idle-timeout", Category: catProtocol, EnvVars: envVar("idle-timeout"), Value: 5 * time.Minute,
+			Usage: "close a connection with no request in progress after this long; 0 means never"}),
 		altsrc.NewInt64Flag(&cli.Int64Flag{Name: "max-body", Category: catProtocol, EnvVars: envVar("max-body"),
 			Usage: "largest request body in `BYTES`; larger gets 413; 0 means no limit"}),
 

@@ -47,6 +47,9 @@ type handler struct {
 	observer requestObserver
 	// serverStats reads the FastCGI server's live counts for the status page.
 	serverStats func() wire.ServerStats
+	// guard, if set, learns each script's process group so that it can
+	// kill them should fcgi-wrap die without cleaning up.
+	guard *groupGuard
 }
 
 // requestObserver learns how each request ended (access log, metrics).
@@ -246,6 +249,11 @@ func (r *run) execute(ctx context.Context, slot *pool.Slot) pool.Outcome {
 	}
 	r.rec.spawnTime = time.Since(spawnStart)
 	defer proc.Close()
+	if r.h.guard != nil {
+		r.h.guard.add(proc.Pid())
+		// Registered after the last kill below: by then the group is gone.
+		defer r.h.guard.remove(proc.Pid())
+	}
 	r.rec.pid.Store(int64(proc.Pid()))
 	slot.SetPID(proc.Pid())
 
@@ -435,8 +443,8 @@ func (r *run) forward(p []byte, head *[]byte, headerTimer *time.Timer) error {
 
 // feedBody writes the request body to the script's stdin while its output
 // is read elsewhere, so an echo of any size cannot deadlock. A script that
-// stops reading early (closes stdin or exits) gets no more; the rest of the
-// body is read and dropped so the connection keeps moving.
+// stops reading early (closes stdin or exits) gets no more, and the rest
+// of the body is dropped as it arrives, so the connection keeps moving.
 func (r *run) feedBody(stdin *os.File, total *atomic.Int64) {
 	defer stdin.Close()
 	declared, hasDeclared := int64(-1), false
@@ -446,7 +454,6 @@ func (r *run) feedBody(stdin *os.File, total *atomic.Int64) {
 		}
 	}
 	buf := make([]byte, 32<<10)
-	writable := true
 	for {
 		n, err := r.req.Stdin.Read(buf)
 		if n > 0 {
@@ -459,10 +466,9 @@ func (r *run) feedBody(stdin *os.File, total *atomic.Int64) {
 				r.cancel(errBodyExcess)
 				return
 			}
-			if writable {
-				if _, werr := stdin.Write(buf[:n]); werr != nil {
-					writable = false
-				}
+			if _, werr := stdin.Write(buf[:n]); werr != nil {
+				closeRead(r.req.Stdin)
+				return
 			}
 		}
 		if err != nil {
@@ -474,25 +480,28 @@ func (r *run) feedBody(stdin *os.File, total *atomic.Int64) {
 // unblockBody ends a body read that waits for data the web server may
 // never send now that the script is gone.
 func (r *run) unblockBody() {
-	if c, ok := r.req.Stdin.(interface{ CloseRead() error }); ok {
-		c.CloseRead()
-	}
+	closeRead(r.req.Stdin)
 	if r.req.Data != nil {
-		if c, ok := r.req.Data.(interface{ CloseRead() error }); ok {
-			c.CloseRead()
-		}
+		closeRead(r.req.Data)
+	}
+}
+
+// closeRead drops the rest of an input stream (wire's streams support it).
+func closeRead(stream io.Reader) {
+	if c, ok := stream.(interface{ CloseRead() error }); ok {
+		c.CloseRead()
 	}
 }
 
 func (r *run) feedData(data *os.File) {
 	defer data.Close()
 	buf := make([]byte, 32<<10)
-	writable := true
 	for {
 		n, err := r.req.Data.Read(buf)
-		if n > 0 && writable {
+		if n > 0 {
 			if _, werr := data.Write(buf[:n]); werr != nil {
-				writable = false
+				closeRead(r.req.Data)
+				return
 			}
 		}
 		if err != nil {

@@ -284,8 +284,15 @@ func TestAbortedRequestsLeaveNothingBehind(t *testing.T) {
 	}
 	ts := startTestServer(t, map[string]string{
 		"hang.cgi": "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\nstarted\\n'\nexec sleep 600\n",
+		"ok.cgi":   "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\nok\\n'\n",
 	}, "--kill-grace", "2s", "--workers", "16")
 	c := ts.client(t)
+	// One request first, so the server has accepted the connection and
+	// made whatever it keeps for good before the baseline is taken.
+	warm := ts.request("ok.cgi")
+	if _, err := c.Do(context.Background(), warm, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
 	fdsBefore := countFDs(t)
 
 	// aborting waits for the request goroutines.
@@ -361,4 +368,29 @@ func childrenOf(pid int) []int {
 		}
 	}
 	return kids
+}
+
+// TestScriptExitsWithoutReadingBodyThatNeverEnds: the script answers and
+// exits without reading its body, and the client never finishes sending
+// it (no empty FCGI_STDIN). The response must still end.
+func TestScriptExitsWithoutReadingBodyThatNeverEnds(t *testing.T) {
+	ts := startTestServer(t, map[string]string{
+		"early.cgi": "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\nanswered early\\n'\n",
+	})
+	c := ts.client(t)
+	// A body that never comes: the script's stdin feeder waits on it.
+	body, bodyWriter := io.Pipe()
+	defer bodyWriter.Close()
+	req := ts.request("early.cgi", wire.Pair{Name: "CONTENT_LENGTH", Value: "10000000"})
+	req.Stdin = body
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	end, err := c.Do(ctx, req, &out, io.Discard)
+	if err != nil {
+		t.Fatalf("got %v, want the response to end although the body never did", err)
+	}
+	if end.AppStatus != 0 || !strings.Contains(out.String(), "answered early") {
+		t.Fatalf("got status %d and %q, want 0 and the script's answer", end.AppStatus, out.String())
+	}
 }

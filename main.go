@@ -15,6 +15,9 @@ import (
 var version = "devel"
 
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == guardArg {
+		runGroupGuard()
+	}
 	// Each command handles its own signals: serve treats a second SIGTERM
 	// as "kill now", which a context cannot express.
 	if err := newApp().RunContext(context.Background(), os.Args); err != nil {

@@ -68,6 +68,15 @@ func serveAction(c *cli.Context) error {
 		return runtimeError("%v", err)
 	}
 
+	guard, err := startGroupGuard()
+	if err != nil {
+		// Scripts still die with fcgi-wrap through Pdeathsig; only their
+		// own children could outlive a SIGKILLed fcgi-wrap.
+		log.Warn("no group guard; a script's children may outlive fcgi-wrap if it is killed", "error", err)
+	} else {
+		d.handler.guard = guard
+		defer guard.stop()
+	}
 	guardTCP(listeners, &d.allow, log)
 	d.logFile = logFile
 	d.configPath = c.String("config")
@@ -109,7 +118,10 @@ func newDaemon(s *settings, log hclog.Logger, listeners []net.Listener) *daemon 
 			MaxConns:       s.maxConns,
 			MaxReqs:        s.maxReqs,
 			MaxParamsBytes: s.maxParams,
+			MaxParamCount:  s.maxParamCount,
 			WriteTimeout:   s.sendTimeout,
+			ParamsTimeout:  s.paramsTimeout,
+			IdleTimeout:    s.idleTimeout,
 			Logger:         log.Named("wire"),
 		},
 	}

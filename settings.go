@@ -42,7 +42,9 @@ type settings struct {
 	sendTimeout     time.Duration // 0: none
 
 	maxConns, maxReqs, maxParams int
-	maxBody                      int64 // 0: no limit
+	maxParamCount                int
+	paramsTimeout, idleTimeout   time.Duration // 0: none
+	maxBody                      int64         // 0: no limit
 
 	user, group string
 	allowRoot   bool
@@ -68,6 +70,9 @@ func settingsFrom(c *cli.Context) (*settings, error) {
 		maxConns:        c.Int("max-conns"),
 		maxReqs:         c.Int("max-reqs"),
 		maxParams:       c.Int("max-params"),
+		maxParamCount:   c.Int("max-param-count"),
+		paramsTimeout:   c.Duration("params-timeout"),
+		idleTimeout:     c.Duration("idle-timeout"),
 		maxBody:         c.Int64("max-body"),
 		user:            c.String("user"),
 		group:           c.String("group"),
@@ -147,9 +152,10 @@ func settingsFrom(c *cli.Context) (*settings, error) {
 		{"--max-reqs must not be negative", s.maxReqs < 0},
 		{"--max-params must be at least 1024", s.maxParams < 1024},
 		{"--max-body must not be negative", s.maxBody < 0},
+		{"--max-param-count must be at least 64", s.maxParamCount < 64},
 		{"--status-path and --ping-path must start with /", (s.statusPath != "" && s.statusPath[0] != '/') || (s.pingPath != "" && s.pingPath[0] != '/')},
 		{"durations must not be negative", s.slowAfter < 0 || s.timeout < 0 || s.headerTimeout < 0 || s.killGrace < 0 ||
-			s.exitDrain < 0 || s.shutdownTimeout < 0 || s.sendTimeout < 0 || s.pool.QueueTimeout < 0},
+			s.exitDrain < 0 || s.shutdownTimeout < 0 || s.paramsTimeout < 0 || s.idleTimeout < 0 || s.sendTimeout < 0 || s.pool.QueueTimeout < 0},
 	} {
 		if check.bad {
 			return nil, fmt.Errorf("%s", check.name)

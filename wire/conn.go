@@ -60,6 +60,11 @@ type conn struct {
 	closeWhenIdle bool                // a request without FCGI_KEEP_CONN ended
 	draining      bool                // closing: input is discarded
 
+	// deadline is the read deadline last set on rwc and why; see
+	// nextDeadline. Used by the read loop only.
+	deadline    time.Time
+	deadlineWhy string
+
 	// handlers waits for the handler goroutines started by the read loop.
 	handlers sync.WaitGroup
 	hup      *hangupWatcher // started by the read loop at its first stall
@@ -103,6 +108,10 @@ func (c *conn) serve() {
 	switch {
 	case draining || c.ctx.Err() != nil:
 		// We closed it, or it was aborted.
+	case errors.Is(err, os.ErrDeadlineExceeded) && c.deadlineWhy == whyIdle:
+		c.log.Debug("idle connection closed", "idle_timeout", c.srv.IdleTimeout)
+	case errors.Is(err, os.ErrDeadlineExceeded) && c.deadlineWhy == whyParams:
+		c.log.Warn("closing connection: request params not complete in time", "params_timeout", c.srv.ParamsTimeout)
 	case errors.As(err, &pe), errors.Is(err, errBadVersion), errors.Is(err, errPairs),
 		errors.Is(err, io.ErrUnexpectedEOF):
 		c.log.Warn("malformed FastCGI input, closing connection", "error", err)
@@ -124,21 +133,70 @@ func (c *conn) serve() {
 	c.mu.Unlock()
 }
 
+// recordBufs holds record buffers between records: an idle connection,
+// waiting for its next header, holds none, so thousands of keep-alive
+// connections cost little memory.
+var recordBufs = sync.Pool{New: func() any { b := make([]byte, RecordBufSize); return &b }}
+
+const (
+	whyIdle   = "idle"
+	whyParams = "params"
+)
+
 func (c *conn) readLoop() error {
-	br := bufio.NewReaderSize(c.rwc, 64<<10)
-	buf := make([]byte, RecordBufSize)
+	// Small: a record's content is read straight into a pooled buffer,
+	// bypassing this one when it is empty.
+	br := bufio.NewReaderSize(c.rwc, 4<<10)
+	var hdr [headerLen]byte
 	for {
-		rec, err := ReadRecord(br, buf)
-		if err != nil {
+		c.armDeadline()
+		if _, err := io.ReadFull(br, hdr[:]); err != nil {
 			return err
 		}
-		if err := c.dispatch(rec); err != nil {
+		bufp := recordBufs.Get().(*[]byte)
+		rec, err := readBody(br, hdr[:], *bufp)
+		if err == nil {
+			err = c.dispatch(rec)
+		}
+		recordBufs.Put(bufp)
+		if err != nil {
 			if err == errDrain {
+				c.rwc.SetReadDeadline(time.Time{})
 				_, err = io.Copy(io.Discard, br)
 			}
 			return err
 		}
 	}
+}
+
+// armDeadline sets the read deadline the connection's state calls for: an
+// idle connection must send a complete record within IdleTimeout, and a
+// request must complete its PARAMS within ParamsTimeout of its BEGIN. A
+// connection whose requests are all running has none: a slow upload is
+// legitimate.
+func (c *conn) armDeadline() {
+	var when time.Time
+	why := ""
+	c.mu.Lock()
+	if c.active == 0 {
+		if t := c.srv.IdleTimeout; t > 0 {
+			when, why = time.Now().Add(t), whyIdle
+		}
+	} else if t := c.srv.ParamsTimeout; t > 0 {
+		for _, r := range c.reqs {
+			if r.state == reqParams {
+				if d := r.begun.Add(t); when.IsZero() || d.Before(when) {
+					when, why = d, whyParams
+				}
+			}
+		}
+	}
+	c.mu.Unlock()
+	if when.Equal(c.deadline) && why == c.deadlineWhy {
+		return
+	}
+	c.deadline, c.deadlineWhy = when, why
+	c.rwc.SetReadDeadline(when)
 }
 
 func (c *conn) dispatch(rec Record) error {
@@ -238,7 +296,7 @@ func (c *conn) begin(rec Record) error {
 }
 
 func (c *conn) newRequest(id uint16, role Role, keepConn bool) *request {
-	r := &request{id: id, role: role, keepConn: keepConn}
+	r := &request{id: id, role: role, keepConn: keepConn, begun: time.Now()}
 	r.ctx, r.cancel = context.WithCancelCause(c.ctx)
 	limit := c.srv.maxBodyBuffer()
 	r.stdin = newInStream(r.ctx, limit, role == RoleAuthorizer)
@@ -316,11 +374,17 @@ func (c *conn) params(rec Record) error {
 		return nil
 	}
 	params := make(map[string]string)
+	count, maxCount := 0, c.srv.maxParamCount()
 	err := eachPair(r.params, func(name, value []byte) {
-		params[string(name)] = string(value)
+		if count++; count <= maxCount {
+			params[string(name)] = string(value)
+		}
 	})
 	if err != nil {
 		return malformed("PARAMS of request %d: %v", rec.ID, err)
+	}
+	if count > maxCount {
+		return malformed("PARAMS of request %d: %d name-value pairs, more than %d", rec.ID, count, maxCount)
 	}
 	r.params = nil
 	req := &Request{

@@ -36,7 +36,14 @@ func ReadRecord(r io.Reader, buf []byte) (Record, error) {
 	if _, err := io.ReadFull(r, buf[:headerLen]); err != nil {
 		return rec, err
 	}
-	h, err := parseHeader(buf)
+	return readBody(r, buf[:headerLen], buf)
+}
+
+// readBody reads the content and padding of the record whose header is
+// hdr, into buf as ReadRecord does.
+func readBody(r io.Reader, hdr, buf []byte) (Record, error) {
+	var rec Record
+	h, err := parseHeader(hdr)
 	rec.Header = h
 	if err != nil {
 		return rec, err

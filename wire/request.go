@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"time"
 )
 
 // Request is one FastCGI request, handed to the Handler once its PARAMS
@@ -70,7 +71,8 @@ type request struct {
 	// finished request's entry can go once the client has sent all it will.
 	stdinDone, dataDone bool
 
-	params []byte // PARAMS content so far
+	params []byte    // PARAMS content so far
+	begun  time.Time // BEGIN_REQUEST arrived: ParamsTimeout counts from here
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc

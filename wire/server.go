@@ -20,7 +20,10 @@ var (
 	ErrServerClosed = errors.New("wire: server closed")
 )
 
-const defaultLimit = 1 << 20
+const (
+	defaultLimit      = 1 << 20
+	defaultParamCount = 4096
+)
 
 // Server is a FastCGI responder: it accepts connections, multiplexes
 // requests on each, and runs Handler once per request.
@@ -41,9 +44,19 @@ type Server struct {
 	// the connection's read loop waits until the handler reads, the request
 	// ends, or the connection dies. 0 means 1 MiB.
 	MaxBodyBuffer int
+	// MaxParamCount bounds the name-value pairs of one request; past it the
+	// connection is ended with a log line. 0 means 4096.
+	MaxParamCount int
 	// WriteTimeout fails a write to the client that makes no progress for
 	// this long, and cancels the connection's requests. 0 means no limit.
 	WriteTimeout time.Duration
+	// ParamsTimeout bounds the time from a BEGIN_REQUEST to the end of its
+	// PARAMS stream (web servers send both at once; a slowloris does not);
+	// past it the connection is ended with a log line. 0 means no limit.
+	ParamsTimeout time.Duration
+	// IdleTimeout closes a connection with no request in progress after
+	// this long without a complete record. 0 means never.
+	IdleTimeout time.Duration
 	// Logger receives the server's log lines. nil means no logging.
 	Logger hclog.Logger
 
@@ -84,6 +97,13 @@ func (s *Server) maxParamsBytes() int {
 		return s.MaxParamsBytes
 	}
 	return defaultLimit
+}
+
+func (s *Server) maxParamCount() int {
+	if s.MaxParamCount > 0 {
+		return s.MaxParamCount
+	}
+	return defaultParamCount
 }
 
 func (s *Server) maxBodyBuffer() int {

@@ -648,6 +648,9 @@ func TestMalformed(t *testing.T) {
 		{"DATA before the end of STDIN", bytes.Join([][]byte{begin(1, RoleFilter, true), rawRec(TypeData, 1, []byte("d"), 0)}, nil),
 			"DATA before the end of STDIN of request 1"},
 		{"malformed GET_VALUES", rawRec(TypeGetValues, 0, []byte{9}, 0), "GET_VALUES"},
+		{"too many params", bytes.Join([][]byte{AppendBeginRequest(nil, 1, RoleResponder, 0),
+			rawRec(TypeParams, 1, bytes.Repeat(rawPair("A", "", false), 65), 0), rawRec(TypeParams, 1, nil, 0)}, nil),
+			"65 name-value pairs, more than 64"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -660,7 +663,7 @@ func TestMalformed(t *testing.T) {
 				<-ctx.Done()
 				causes <- context.Cause(ctx)
 				return 0
-			}), func(s *Server) { s.MaxParamsBytes = 1024 })
+			}), func(s *Server) { s.MaxParamsBytes = 1024; s.MaxParamCount = 64 })
 			bad := h.raw(t)
 			// A running request on the bad connection gets cancelled.
 			bad.send(begin(9, RoleResponder, true, "WAIT", "1"))
@@ -686,6 +689,72 @@ func TestMalformed(t *testing.T) {
 				t.Errorf("other connection: got %q, %v, want \"still here\", nil", out.String(), err)
 			}
 		})
+	}
+}
+
+// TestSlowlorisParamsTimeout: a client that dribbles its PARAMS one byte
+// at a time is cut off ParamsTimeout after its BEGIN, with one log line,
+// while another connection is served meanwhile.
+func TestSlowlorisParamsTimeout(t *testing.T) {
+	checkNoLeak(t)
+	h := newHarness(t, "tcp", HandlerFunc(echo), func(s *Server) { s.ParamsTimeout = 300 * time.Millisecond })
+	slow := h.raw(t)
+	slow.send(AppendBeginRequest(nil, 1, RoleResponder, FlagKeepConn))
+	params := rawRec(TypeParams, 1, rawPair("SLOW", strings.Repeat("x", 100), false), 0)
+	// dribbling waits for the goroutine that sends one byte at a time.
+	var dribbling sync.WaitGroup
+	dribbling.Add(1)
+	stop := make(chan struct{})
+	go func() {
+		defer dribbling.Done()
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for _, b := range params {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			if _, err := slow.Write([]byte{b}); err != nil {
+				return
+			}
+		}
+	}()
+	defer func() { close(stop); dribbling.Wait() }()
+	good := h.client(t)
+	var out bytes.Buffer
+	if _, err := good.Do(context.Background(), &ClientRequest{Stdin: strings.NewReader("served")}, &out, nil); err != nil || out.String() != "served" {
+		t.Fatalf("other connection: got %q, %v, want \"served\", nil", out.String(), err)
+	}
+	slow.expectEOF()
+	if got := h.log.lines("params not complete in time"); len(got) != 1 {
+		t.Errorf("got log %q, want one line", got)
+	}
+}
+
+// TestIdleTimeout: a connection with no request in progress is closed
+// after IdleTimeout; one with a running request is not.
+func TestIdleTimeout(t *testing.T) {
+	checkNoLeak(t)
+	release := make(chan struct{})
+	h := newHarness(t, "tcp", HandlerFunc(func(ctx context.Context, req *Request) uint32 {
+		if req.Params["WAIT"] != "" {
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		}
+		return 0
+	}), func(s *Server) { s.IdleTimeout = 200 * time.Millisecond })
+	busy := h.raw(t)
+	busy.send(begin(1, RoleResponder, true, "WAIT", "1"), rawRec(TypeStdin, 1, nil, 0))
+	idle := h.raw(t)
+	idle.expectEOF()
+	// The busy one outlived the idle one's timeout and still completes.
+	close(release)
+	resp := busy.responses(1)
+	if resp[1] == nil || resp[1].end.ProtocolStatus != StatusRequestComplete {
+		t.Fatalf("busy connection: got %+v, want its request completed", resp[1])
 	}
 }
 

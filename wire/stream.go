@@ -56,6 +56,10 @@ func (s *inStream) Read(p []byte) (int, error) {
 			s.mu.Unlock()
 			return 0, context.Cause(s.ctx)
 		}
+		if s.gone {
+			s.mu.Unlock()
+			return 0, ErrStreamClosed
+		}
 		if s.queued > 0 {
 			n := 0
 			for n < len(p) && len(s.chunks) > 0 {
@@ -128,6 +132,21 @@ func (s *inStream) push(connDone <-chan struct{}, stalled func() (unstall func()
 		signal(s.readable)
 		return true
 	}
+}
+
+// ErrStreamClosed is what Read returns after CloseRead.
+var ErrStreamClosed = errors.New("wire: input stream closed by its reader")
+
+// CloseRead tells the stream that its reader wants no more of it: a Read
+// waiting for data returns ErrStreamClosed at once, and queued and future
+// data are dropped, so the connection's read loop never waits on this
+// stream again. A handler uses it when its consumer (a script) has gone
+// while the web server may still be sending, or may never send, the rest.
+func (s *inStream) CloseRead() error {
+	s.close()
+	signal(s.readable)
+	signal(s.writable)
+	return nil
 }
 
 // close drops queued data once the handler has returned.
