@@ -63,9 +63,11 @@ type Server struct {
 	nreqs        atomic.Int64 // requests begun and not ended, all connections
 	shuttingDown atomic.Bool  // Shutdown or Close was called
 
-	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
-	conns     map[*conn]struct{}
+	mu            sync.Mutex
+	refusedLogged time.Time // last "too many connections" line
+	connsRefused  int       // connections closed at MaxConns since that line
+	listeners     map[net.Listener]struct{}
+	conns         map[*conn]struct{}
 	// connWG waits for the serving of every tracked connection, including
 	// its handlers.
 	connWG sync.WaitGroup
@@ -222,8 +224,14 @@ func (s *Server) track(ctx context.Context, rwc net.Conn) (*conn, bool) {
 		return nil, false
 	}
 	if s.MaxConns > 0 && len(s.conns) >= s.MaxConns {
-		s.logger().Warn("too many connections, closing new one",
-			"remote", addrString(rwc.RemoteAddr()), "max_conns", s.MaxConns)
+		// A flood must not become a flood of log lines: one a second, with
+		// how many were closed since the last.
+		s.connsRefused++
+		if now := time.Now(); now.Sub(s.refusedLogged) >= time.Second {
+			s.logger().Warn("too many connections, closing new ones",
+				"remote", addrString(rwc.RemoteAddr()), "max_conns", s.MaxConns, "closed", s.connsRefused)
+			s.refusedLogged, s.connsRefused = now, 0
+		}
 		_ = rwc.Close()
 		return nil, false
 	}
