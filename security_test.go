@@ -108,8 +108,9 @@ func (ts *testServer) mustServe(t *testing.T) {
 	var out bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if _, err := c.Do(ctx, ts.request("ok.cgi"), &out, io.Discard); err != nil {
-		t.Fatalf("normal request after the attack: %v", err)
+	end, err := c.Do(ctx, ts.request("ok.cgi"), &out, io.Discard)
+	if err != nil || end.ProtocolStatus != wire.StatusRequestComplete {
+		t.Fatalf("normal request after the attack: %v, %v", err, end.ProtocolStatus)
 	}
 	if !strings.Contains(out.String(), "GATEWAY_INTERFACE=CGI/1.1") {
 		t.Fatalf("normal request after the attack: got %q", out.String())
@@ -118,8 +119,10 @@ func (ts *testServer) mustServe(t *testing.T) {
 
 func (b baseline) check(t *testing.T, ts *testServer) {
 	t.Helper()
+	// The attacking connection's requests hold --max-reqs slots until its
+	// teardown is complete.
+	waitUntil(t, "the connections to be gone", func() bool { return ts.daemon.server.Stats() == wire.ServerStats{} })
 	ts.mustServe(t)
-	waitUntil(t, "the connections to be gone", func() bool { return ts.daemon.server.Stats().Conns == 0 })
 	waitUntil(t, "goroutines back to the baseline", func() bool { return runtime.NumGoroutine() <= b.goroutines })
 	waitUntil(t, "file descriptors back to the baseline", func() bool { return countFDs(t) <= b.fds })
 	waitUntil(t, "every script reaped", func() bool { return len(childrenOf(os.Getpid())) == 0 })
@@ -279,6 +282,7 @@ func TestSlowloris(t *testing.T) {
 		t.Fatalf("got %q, %v; want the connection closed without an answer", got, err)
 	}
 	waitUntil(t, "the log line", func() bool { return strings.Contains(ts.logs.String(), "params not complete in time") })
+	conn.Close()
 	base.check(t, ts)
 }
 
