@@ -6,8 +6,10 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -211,7 +213,7 @@ func readUntil(t *testing.T, r io.Reader, suffix string) string {
 // gets a body far larger than every pipe and buffer on the way, and the
 // bytes come back intact. fcgiwrap hangs on this from about 1 MB.
 func TestEchoLargeBodyFullDuplex(t *testing.T) {
-	size := int64(256 << 20)
+	size := int64(1 << 30)
 	if testing.Short() {
 		size = 16 << 20
 	}
@@ -225,9 +227,14 @@ func TestEchoLargeBodyFullDuplex(t *testing.T) {
 	req.Stdin = io.TeeReader(body, sent)
 	received := sha256.New()
 	got := &headSkipper{hash: received}
+	peak := watchHeap(t)
 	end, err := c.Do(context.Background(), req, got, io.Discard)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Nothing on the way holds the body: the heap stays far below its size.
+	if p := peak(); p > 64<<20 {
+		t.Errorf("heap peaked at %d MiB while echoing %d MiB, want under 64 MiB", p>>20, size>>20)
 	}
 	if end.AppStatus != 0 {
 		t.Errorf("got appStatus %d, want 0", end.AppStatus)
@@ -240,15 +247,66 @@ func TestEchoLargeBodyFullDuplex(t *testing.T) {
 	}
 }
 
-// patternReader produces an endless, non-repeating-per-block byte stream.
-type patternReader struct{ n uint64 }
+// patternReader produces an endless byte stream that does not repeat
+// with any short period, cheaply: a fixed random block read at offsets
+// that drift by a prime, so a lost or duplicated chunk changes the hash.
+type patternReader struct{ off int }
+
+var patternBlock = func() []byte {
+	b := make([]byte, 2<<20)
+	var x uint32 = 2463534242
+	for i := range b {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		b[i] = byte(x)
+	}
+	return b
+}()
 
 func (p *patternReader) Read(b []byte) (int, error) {
-	for i := range b {
-		p.n++
-		b[i] = byte(p.n*2654435761>>13) ^ byte(p.n>>16)
+	n := copy(b, patternBlock[p.off:p.off+min(len(b), 1<<20)])
+	p.off = (p.off + n + 4093) % (1 << 20)
+	return n, nil
+}
+
+// watchHeap samples the Go heap in use until the test ends; the returned
+// func reports the peak seen so far.
+func watchHeap(t *testing.T) (peak func() uint64) {
+	var mu sync.Mutex
+	var max uint64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		var ms runtime.MemStats
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			runtime.ReadMemStats(&ms)
+			mu.Lock()
+			max = maxOf(max, ms.HeapInuse)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { close(stop); <-done })
+	return func() uint64 {
+		mu.Lock()
+		defer mu.Unlock()
+		return max
 	}
-	return len(b), nil
+}
+
+func maxOf(a, b uint64) uint64 {
+	if a > b {
+		return a
+	}
+	return b
 }
 
 // headSkipper hashes what follows the CGI head.
@@ -392,5 +450,48 @@ func TestScriptExitsWithoutReadingBodyThatNeverEnds(t *testing.T) {
 	}
 	if end.AppStatus != 0 || !strings.Contains(out.String(), "answered early") {
 		t.Fatalf("got status %d and %q, want 0 and the script's answer", end.AppStatus, out.String())
+	}
+}
+
+// TestClientThatStopsReadingKillsScript: a web server that reads nothing of
+// a big response for --send-timeout is treated as gone, and the script's
+// group is killed, not left blocked on a full pipe for ever.
+func TestClientThatStopsReadingKillsScript(t *testing.T) {
+	ts := startTestServer(t, map[string]string{
+		"flood.cgi": "#!/bin/sh\necho $$ > pid\nprintf 'Content-Type: application/octet-stream\\n\\n'\nexec cat /dev/zero\n",
+	}, "--send-timeout", "300ms", "--kill-grace", "100ms")
+	conn, err := net.Dial("unix", ts.socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var req []byte
+	req = wire.AppendBeginRequest(req, 1, wire.RoleResponder, 0)
+	var params []byte
+	for _, p := range ts.request("flood.cgi").Params {
+		params = wire.AppendPair(params, p.Name, p.Value)
+	}
+	req = wire.AppendRecord(req, wire.TypeParams, 1, params)
+	req = wire.AppendRecord(req, wire.TypeParams, 1, nil)
+	req = wire.AppendRecord(req, wire.TypeStdin, 1, nil)
+	if _, err := conn.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	// Never read: the socket buffers fill, then writes stall.
+	waitUntil(t, "the script to be killed", func() bool {
+		return strings.Contains(ts.logs.String(), "request cancelled; script killed")
+	})
+	pid, err := os.ReadFile(filepath.Join(ts.dir, "pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	fmt.Sscan(string(pid), &n)
+	waitUntil(t, "the script's process to end", func() bool {
+		_, err := os.Stat(fmt.Sprintf("/proc/%d", n))
+		return err != nil
+	})
+	if got := ts.daemon.pool.Snapshot().Aborted; got != 1 {
+		t.Errorf("got %d aborted, want 1", got)
 	}
 }
