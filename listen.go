@@ -193,11 +193,6 @@ func lookupGroup(name string) (int, error) {
 	return strconv.Atoi(g.Gid)
 }
 
-// stdinNull keeps /dev/null open on fd 0 after the listening socket that
-// was there has been adopted; without a reference its finalizer would
-// close fd 0 and the next file opened would silently become "stdin".
-var stdinNull *os.File
-
 // inheritedListeners finds sockets handed over by systemd (LISTEN_FDS) or,
 // by the FastCGI convention, a listening socket on fd 0.
 func inheritedListeners(log hclog.Logger) ([]net.Listener, error) {
@@ -230,9 +225,16 @@ func inheritedListeners(log hclog.Logger) ([]net.Listener, error) {
 	// inherited by nothing (scripts get their own stdin) but must not stay
 	// a listening socket nor become free for an unrelated file.
 	f.Close()
-	if stdinNull, err = os.Open(os.DevNull); err != nil {
+	// /dev/null takes its place as a raw fd (no *os.File, whose finalizer
+	// would close it again), so no later file silently becomes "stdin".
+	null, err := syscall.Open(os.DevNull, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
 		l.Close()
 		return nil, err
+	}
+	if null != wireListenFD {
+		syscall.Dup3(null, wireListenFD, 0)
+		syscall.Close(null)
 	}
 	log.Info("listening on the socket passed as fd 0", "addr", l.Addr().String())
 	return []net.Listener{l}, nil

@@ -218,15 +218,11 @@ func buildClientRequest(c *cli.Context) (*wire.ClientRequest, func(), error) {
 		}
 		params[key] = strings.TrimSpace(value)
 	}
-	var order []string
 	for _, kv := range c.StringSlice("param") {
 		name, value, ok := strings.Cut(kv, "=")
 		if !ok || name == "" {
 			closeAll()
 			return nil, nil, fmt.Errorf("--param %q: want NAME=VALUE", kv)
-		}
-		if _, seen := params[name]; !seen {
-			order = append(order, name)
 		}
 		params[name] = value
 	}
