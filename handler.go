@@ -143,8 +143,11 @@ func (h *handler) ServeFCGI(ctx context.Context, req *wire.Request) uint32 {
 		}
 	}
 
-	if snap := h.pool.Snapshot(); snap.Active >= snap.Workers {
-		log.Debug("all workers busy; queued", "active", snap.Active, "queued", snap.Queued)
+	if log.IsDebug() {
+		// A snapshot copies the running list: only worth it when shown.
+		if snap := h.pool.Snapshot(); snap.Active >= snap.Workers {
+			log.Debug("all workers busy; queued", "active", snap.Active, "queued", snap.Queued)
+		}
 	}
 	slot, err := h.pool.Acquire(ctx, pool.JobInfo{Script: script.Path, Method: rec.method, URI: rec.uri, Remote: rec.remote})
 	if err != nil {
