@@ -401,32 +401,52 @@ func parseSize(s string) (int64, error) {
 	return n * mult, nil
 }
 
-// rss PIDFILE MAXMIB: the peak resident memory (VmHWM) of the process in
-// PIDFILE so far must be at most MAXMIB; prints it. A peak, not a sample,
-// so a short burst during a transfer is not missed.
+// rss mark PIDFILE: remember the resident memory of the process in PIDFILE
+// now, as the baseline.
+// rss check PIDFILE MAXMIB: its peak resident memory (VmHWM) since it
+// started must exceed that baseline by at most MAXMIB; prints both. A peak,
+// not a sample, so a short burst during a transfer is not missed, and a
+// growth, not a total, so the race detector's overhead at start does not
+// count.
 func cmdRSS(ts *testscript.TestScript, neg bool, args []string) {
-	if len(args) != 2 || neg {
-		ts.Fatalf("usage: rss PIDFILE MAXMIB")
+	if neg || len(args) < 2 || (args[0] == "mark") != (len(args) == 2) || (args[0] != "mark" && args[0] != "check") {
+		ts.Fatalf("usage: rss mark PIDFILE | rss check PIDFILE MAXMIB")
 	}
-	limit, err := strconv.Atoi(args[1])
+	pid := readPids(ts, args[1])[0]
+	key := fmt.Sprintf("RSS_BASELINE_%d", pid)
+	if args[0] == "mark" {
+		base := procStatusKiB(ts, pid, "VmRSS:")
+		ts.Setenv(key, strconv.Itoa(base))
+		fmt.Fprintf(ts.Stdout(), "baseline RSS %d MiB\n", base>>10)
+		return
+	}
+	limit, err := strconv.Atoi(args[2])
 	ts.Check(err)
-	pid := readPids(ts, args[0])[0]
+	base, err := strconv.Atoi(ts.Getenv(key))
+	if err != nil {
+		ts.Fatalf("no baseline for pid %d: run rss mark first", pid)
+	}
+	peak := procStatusKiB(ts, pid, "VmHWM:")
+	growth := max(peak-base, 0) >> 10
+	fmt.Fprintf(ts.Stdout(), "peak RSS %d MiB, %d MiB over the baseline\n", peak>>10, growth)
+	if growth > limit {
+		ts.Fatalf("pid %d peaked %d MiB over its baseline of %d MiB, want at most %d MiB", pid, growth, base>>10, limit)
+	}
+}
+
+// procStatusKiB reads one "Name: N kB" field of /proc/PID/status.
+func procStatusKiB(ts *testscript.TestScript, pid int, field string) int {
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	ts.Check(err)
-	var kib int
 	for _, line := range strings.Split(string(status), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kib, err = strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+		if v, ok := strings.CutPrefix(line, field); ok {
+			kib, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
 			ts.Check(err)
+			return kib
 		}
 	}
-	if kib == 0 {
-		ts.Fatalf("no VmHWM for pid %d", pid)
-	}
-	fmt.Fprintf(ts.Stdout(), "peak RSS %d MiB\n", kib>>10)
-	if kib>>10 > limit {
-		ts.Fatalf("pid %d peaked at %d MiB resident, want at most %d MiB", pid, kib>>10, limit)
-	}
+	ts.Fatalf("no %s in /proc/%d/status", field, pid)
+	return 0
 }
 
 // unixconns SOCKET N: wait until exactly N connections to the unix socket
@@ -440,9 +460,13 @@ func cmdUnixConns(ts *testscript.TestScript, neg bool, args []string) {
 	want, err := strconv.Atoi(args[1])
 	ts.Check(err)
 	path := ts.MkAbs(args[0])
-	waitFor(ts, fmt.Sprintf("%d connections to %s", want, args[0]), func() bool {
-		return unixConns(path) == want
-	})
+	end := time.Now().Add(deadline)
+	for got := unixConns(path); got != want; got = unixConns(path) {
+		if time.Now().After(end) {
+			ts.Fatalf("%d connections to %s after %s, want %d", got, args[0], deadline, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func unixConns(path string) int {
