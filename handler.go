@@ -219,9 +219,26 @@ type run struct {
 	rec    *requestRecord
 	out    *countingWriter
 
-	cancel   context.CancelCauseFunc
-	headSent bool
+	cancel context.CancelCauseFunc
+
+	// outMu serialises writes to the client between the output loop and
+	// the body feeder, which releases held output when the body is in.
+	outMu    sync.Mutex
+	headSent bool   // the head was parsed: it is sent, or held below
+	bodyIn   bool   // the whole request body has arrived (or nobody reads it)
+	held     []byte // output kept back while the body still arrives
+	holding  bool
 }
+
+// heldOutputMax bounds the output kept back while the request body still
+// arrives. nginx stops sending the body once it has a response head (it
+// treats it as an early response), so a script that answers before it has
+// read its body (git-http-backend's receive-pack does) would never get the
+// rest. Holding the head until the body is in fixes that; a script that
+// writes more than this before the body is complete is streaming full
+// duplex, which only clients that keep sending (HAProxy, our own) support,
+// so from there on output flows as it comes.
+const heldOutputMax = 1 << 20
 
 func (r *run) execute(ctx context.Context, slot *pool.Slot) pool.Outcome {
 	env, dropped := cgienv.Environ(r.req.Params, r.script, r.req.Role.String(), r.s.env)
@@ -312,6 +329,7 @@ func (r *run) execute(ctx context.Context, slot *pool.Slot) pool.Outcome {
 	}()
 
 	drained := r.copyOutput(proc.Stdout(), &exited, headerTimer)
+	r.releaseHeld()
 	close(stopWatcher)
 	<-watcherDone
 	if drained {
@@ -405,11 +423,17 @@ func (r *run) copyOutput(stdout *os.File, exited *atomic.Bool, headerTimer *time
 // forward sends one read's worth of output; an error means stop reading.
 func (r *run) forward(p []byte, head *[]byte, headerTimer *time.Timer) error {
 	if r.headSent {
-		_, err := r.out.Write(p)
-		if err != nil {
-			r.cancel(err)
+		r.outMu.Lock()
+		defer r.outMu.Unlock()
+		if r.holding {
+			r.held = append(r.held, p...)
+			if len(r.held) < heldOutputMax {
+				return nil
+			}
+			r.log.Debug("response released before the request body was complete", "held", len(r.held))
+			p, r.held, r.holding = r.held, nil, false
 		}
-		return err
+		return r.send(p)
 	}
 	*head = append(*head, p...)
 	// A head can only complete with a newline; re-parsing a growing head
@@ -433,15 +457,50 @@ func (r *run) forward(p []byte, head *[]byte, headerTimer *time.Timer) error {
 	if r.rec.status == 0 {
 		r.rec.status = 200
 	}
-	r.headSent = true
 	msg := parsed.AppendTo(make([]byte, 0, 256+len(*head)-used))
 	msg = append(msg, (*head)[used:]...)
 	*head = nil
-	_, err = r.out.Write(msg)
+	r.outMu.Lock()
+	defer r.outMu.Unlock()
+	r.headSent = true
+	if !r.bodyIn {
+		r.held, r.holding = msg, true
+		return nil
+	}
+	return r.send(msg)
+}
+
+// send writes to the client; the caller holds outMu.
+func (r *run) send(p []byte) error {
+	_, err := r.out.Write(p)
 	if err != nil {
 		r.cancel(err)
 	}
 	return err
+}
+
+// bodyComplete is called once the request body has fully arrived, or once
+// nothing will read more of it: output held back for it goes out.
+func (r *run) bodyComplete() {
+	r.outMu.Lock()
+	defer r.outMu.Unlock()
+	r.bodyIn = true
+	r.releaseHeldLocked()
+}
+
+// releaseHeld sends what was held back; the script's output is over.
+func (r *run) releaseHeld() {
+	r.outMu.Lock()
+	defer r.outMu.Unlock()
+	r.releaseHeldLocked()
+}
+
+func (r *run) releaseHeldLocked() {
+	if r.holding {
+		held := r.held
+		r.held, r.holding = nil, false
+		r.send(held)
+	}
 }
 
 // feedBody writes the request body to the script's stdin while its output
@@ -450,11 +509,18 @@ func (r *run) forward(p []byte, head *[]byte, headerTimer *time.Timer) error {
 // of the body is dropped as it arrives, so the connection keeps moving.
 func (r *run) feedBody(stdin *os.File, total *atomic.Int64) {
 	defer stdin.Close()
+	// However feeding ends, nothing more is waited for before the head.
+	defer r.bodyComplete()
 	declared, hasDeclared := int64(-1), false
 	if cl := r.req.Params["CONTENT_LENGTH"]; cl != "" {
 		if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n >= 0 {
 			declared, hasDeclared = n, true
 		}
+	}
+	if declared == 0 {
+		// No body: nothing to wait for, even from a client that never
+		// sends the empty FCGI_STDIN.
+		r.bodyComplete()
 	}
 	buf := make([]byte, 32<<10)
 	for {
@@ -472,6 +538,9 @@ func (r *run) feedBody(stdin *os.File, total *atomic.Int64) {
 			if _, werr := stdin.Write(buf[:n]); werr != nil {
 				closeRead(r.req.Stdin)
 				return
+			}
+			if hasDeclared && seen == declared {
+				r.bodyComplete()
 			}
 		}
 		if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -56,10 +57,17 @@ func serveAction(c *cli.Context) error {
 	defer d.closeObservers()
 
 	if path := c.String("pid-file"); path != "" {
-		if err := os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		mine := []byte(strconv.Itoa(os.Getpid()) + "\n")
+		if err := os.WriteFile(path, mine, 0o644); err != nil {
 			return runtimeError("--pid-file: %v", err)
 		}
-		defer os.Remove(path)
+		defer func() {
+			// A new instance may have written its own pid there while
+			// this one drained: that file is not ours to remove.
+			if now, err := os.ReadFile(path); err == nil && bytes.Equal(now, mine) {
+				os.Remove(path)
+			}
+		}()
 	}
 
 	// Everything that may need root (sockets, their owner, log files, the
