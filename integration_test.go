@@ -2,7 +2,7 @@ package main
 
 // Script commands for the integration suite (testscripts/server_*.txtar and
 // testscripts/realcgi_*.txtar): fcgi-wrap behind the real nginx, lighttpd,
-// Apache and HAProxy from Debian's packages, driven over HTTP. The server
+// Apache, HAProxy, Caddy and h2o from Debian's packages, driven over HTTP. The server
 // configs are rendered from examples/servers, so the recipes in its README
 // are exactly what runs here.
 
@@ -112,16 +112,20 @@ var serverArgs = map[string]func(conf string) []string{
 	"lighttpd": func(conf string) []string { return []string{"lighttpd", "-D", "-f", conf} },
 	"apache":   func(conf string) []string { return []string{"apache2", "-f", conf, "-D", "FOREGROUND"} },
 	"haproxy":  func(conf string) []string { return []string{"haproxy", "-db", "-f", conf} },
+	"caddy": func(conf string) []string {
+		return []string{"caddy", "run", "--config", conf, "--adapter", "caddyfile"}
+	},
+	"h2o": func(conf string) []string { return []string{"h2o", "-c", conf} },
 }
 
 // webserver KIND CONFIG HOST:PORT: start KIND (nginx, lighttpd, apache,
-// haproxy) in the foreground with CONFIG, its output in CONFIG.out, and
+// haproxy, caddy, h2o) in the foreground with CONFIG, its output in CONFIG.out, and
 // wait until it accepts on HOST:PORT. The server and everything left in its
 // process group (workers, the fcgi-wrap lighttpd spawned) are stopped when
 // the script ends, pass or fail.
 func cmdWebServer(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 3 || neg {
-		ts.Fatalf("usage: webserver nginx|lighttpd|apache|haproxy CONFIG HOST:PORT")
+		ts.Fatalf("usage: webserver nginx|lighttpd|apache|haproxy|caddy|h2o CONFIG HOST:PORT")
 	}
 	argv, ok := serverArgs[args[0]]
 	if !ok {
@@ -136,6 +140,9 @@ func cmdWebServer(ts *testscript.TestScript, neg bool, args []string) {
 	cmd := exec.Command(argList[0], argList[1:]...)
 	cmd.Dir = ts.Getenv("WORK")
 	cmd.Env = serverEnv(ts)
+	if args[0] == "caddy" {
+		cmd.Env = append(cmd.Env, caddyHome(ts)...)
+	}
 	cmd.Stdout = out
 	cmd.Stderr = out
 	// Its own group: the stop below reaches every process it started.
@@ -179,6 +186,22 @@ func serverEnv(ts *testscript.TestScript) []string {
 		}
 	}
 	return append(env, "LANG=C")
+}
+
+// caddyHome gives Caddy a home, data and config directory of its own under
+// $WORK/caddy: it keeps certificates, locks and saved configs there, and
+// must touch neither the real ones nor the script's unusable $HOME. Later
+// entries win over serverEnv's HOME.
+func caddyHome(ts *testscript.TestScript) []string {
+	var env []string
+	for _, d := range []struct{ name, dir string }{
+		{"HOME", "home"}, {"XDG_DATA_HOME", "data"}, {"XDG_CONFIG_HOME", "config"},
+	} {
+		dir := filepath.Join(ts.Getenv("WORK"), "caddy", d.dir)
+		ts.Check(os.MkdirAll(dir, 0o755))
+		env = append(env, d.name+"="+dir)
+	}
+	return env
 }
 
 // stopServer asks the server to stop, as its init script would, then ends
@@ -249,8 +272,10 @@ func (h *headerFlags) String() string     { return strings.Join(*h, ", ") }
 func (h *headerFlags) Set(v string) error { *h = append(*h, v); return nil }
 
 // http [-X METHOD] [-H 'Name: value']... [-d DATA|@FILE] [-u USER:PASS]
-// [-hash] [-pieces MIN] URL: one HTTP/1.1 request, as a browser would send
-// it. Prints "HTTP <status>", the response headers sorted, a blank line and
+// [-chunked] [-hash] [-pieces MIN] URL: one HTTP/1.1 request, as a browser
+// would send it; -chunked sends the body without a Content-Length, as
+// chunks, so only a server that reads it all first can tell the script its
+// length. Prints "HTTP <status>", the response headers sorted, a blank line and
 // the body. -hash prints "body: N bytes sha256 HEX" instead of the body, for
 // transfers too big to keep. -pieces fails unless the body's lines came in
 // at least MIN separate reads (streamed output arrives as it is written,
@@ -266,8 +291,9 @@ func cmdHTTP(ts *testscript.TestScript, neg bool, args []string) {
 	user := fs.String("u", "", "basic auth USER:PASS")
 	hash := fs.Bool("hash", false, "print the body's size and sha256 instead of the body")
 	pieces := fs.Int("pieces", 0, "fail unless the body's lines arrive in at least this many reads")
+	chunked := fs.Bool("chunked", false, "send the request body chunked, without Content-Length")
 	if neg || fs.Parse(args) != nil || fs.NArg() != 1 {
-		ts.Fatalf("usage: http [-X METHOD] [-H 'Name: value']... [-d DATA|@FILE] [-u USER:PASS] [-hash] [-pieces MIN] URL")
+		ts.Fatalf("usage: http [-X METHOD] [-H 'Name: value']... [-d DATA|@FILE] [-u USER:PASS] [-chunked] [-hash] [-pieces MIN] URL")
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), httpDeadline)
@@ -293,6 +319,9 @@ func cmdHTTP(ts *testscript.TestScript, neg bool, args []string) {
 	req, err := http.NewRequestWithContext(ctx, *method, fs.Arg(0), body)
 	ts.Check(err)
 	req.ContentLength = size
+	if *chunked && body != nil {
+		req.ContentLength = -1
+	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
