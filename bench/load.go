@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fcgi-wrap/fcgi-wrap/wire"
+)
+
+// loadSpec describes one run of the FastCGI load generator.
+type loadSpec struct {
+	Network, Addr string
+	Params        []wire.Pair
+	// Concurrency is the number of requests in flight at once, each on its
+	// own connection as web servers do (none of them multiplexes).
+	Concurrency int
+	// Duration is how long workers keep starting requests; 0 means each
+	// makes PerWorker requests instead.
+	Duration  time.Duration
+	PerWorker int
+	// KeepConn reuses each worker's connection (FCGI_KEEP_CONN); off, every
+	// request dials anew and the dial counts in its latency, as it does for
+	// nginx without an upstream keepalive.
+	KeepConn bool
+	// Body is the request body size in bytes, streamed as zeros.
+	Body int64
+	// WantBody is the response body length a request must return to count
+	// as served; negative means any length.
+	WantBody int64
+	// Timeout bounds one request; 0 means none.
+	Timeout time.Duration
+}
+
+// loadResult is what a run measured. Failed requests are counted, never
+// timed, so errors cannot make a contender look fast.
+type loadResult struct {
+	Requests  int // served with status 200 and the expected body
+	Errors    int
+	FirstErr  error
+	Elapsed   time.Duration
+	Latencies []time.Duration // of served requests, sorted
+	BytesIn   int64           // request body bytes sent by served requests
+	BytesOut  int64           // response body bytes received by served requests
+	TimedOut  bool            // some request hit Timeout
+
+	// Filled in by scenarios that measure more than requests.
+	peak   int64         // the server's peak resident memory
+	single time.Duration // median latency at concurrency 1, same round
+	cpu    time.Duration // CPU time the server's own processes used
+}
+
+func (r *loadResult) rps() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.Requests) / r.Elapsed.Seconds()
+}
+
+// mibps is the response body throughput, or the request body throughput
+// when nothing came back but a body went out.
+func (r *loadResult) mibps() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	b := max(r.BytesOut, r.BytesIn)
+	return float64(b) / (1 << 20) / r.Elapsed.Seconds()
+}
+
+func (r *loadResult) p(pct float64) time.Duration { return percentile(r.Latencies, pct) }
+
+// merge folds one worker's tally into r.
+func (r *loadResult) merge(w *loadResult) {
+	r.Requests += w.Requests
+	r.Errors += w.Errors
+	if r.FirstErr == nil {
+		r.FirstErr = w.FirstErr
+	}
+	r.Latencies = append(r.Latencies, w.Latencies...)
+	r.BytesIn += w.BytesIn
+	r.BytesOut += w.BytesOut
+	r.TimedOut = r.TimedOut || w.TimedOut
+}
+
+// zeroReader is a request body of n zero bytes, produced without memory
+// traffic beyond the caller's buffer.
+type zeroReader struct{ left int64 }
+
+func (z *zeroReader) Read(p []byte) (int, error) {
+	if z.left <= 0 {
+		return 0, io.EOF
+	}
+	n := int(min(int64(len(p)), z.left))
+	clear(p[:n])
+	z.left -= int64(n)
+	return n, nil
+}
+
+// runLoad drives a FastCGI server as spec says and tallies the outcome.
+func runLoad(ctx context.Context, spec loadSpec) loadResult {
+	var deadline time.Time
+	if spec.Duration > 0 {
+		deadline = time.Now().Add(spec.Duration)
+	}
+	results := make([]loadResult, spec.Concurrency)
+	start := time.Now()
+	// workers waits for the request loops; each owns results[i].
+	var workers sync.WaitGroup
+	for i := range spec.Concurrency {
+		workers.Go(func() { loadWorker(ctx, &spec, deadline, &results[i]) })
+	}
+	workers.Wait()
+	var total loadResult
+	total.Elapsed = time.Since(start)
+	for i := range results {
+		total.merge(&results[i])
+	}
+	slices.Sort(total.Latencies)
+	return total
+}
+
+func loadWorker(ctx context.Context, spec *loadSpec, deadline time.Time, res *loadResult) {
+	var c *conn
+	defer func() { c.close() }()
+	for n := 0; ctx.Err() == nil; n++ {
+		if deadline.IsZero() && n >= spec.PerWorker {
+			return
+		}
+		if !deadline.IsZero() && !time.Now().Before(deadline) {
+			return
+		}
+		lat, out, timedOut, err := oneRequest(ctx, spec, &c)
+		if !spec.KeepConn || err != nil {
+			// A failed connection may be half-way through a reply; never
+			// reuse it.
+			c.close()
+			c = nil
+		}
+		if err != nil {
+			res.Errors++
+			if res.FirstErr == nil {
+				res.FirstErr = err
+			}
+			res.TimedOut = res.TimedOut || timedOut
+			continue
+		}
+		res.Requests++
+		res.Latencies = append(res.Latencies, lat)
+		res.BytesIn += spec.Body
+		res.BytesOut += out
+	}
+}
+
+// conn is a client connection the load generator can cut: a request that
+// times out ends by closing the socket, because a server that stopped
+// reading (fcgiwrap on an echo) leaves the client's body writer blocked,
+// and an FCGI_ABORT_REQUEST could never be sent behind it.
+type conn struct {
+	nc     net.Conn
+	client *wire.Client
+}
+
+func dialConn(ctx context.Context, network, addr string) (*conn, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &conn{nc: nc, client: wire.NewClient(nc)}, nil
+}
+
+func (c *conn) close() {
+	if c != nil {
+		c.client.Close()
+	}
+}
+
+// oneRequest makes one request on *c, dialling first if it is nil, and
+// says how long it took, how many body bytes came back, and whether it
+// failed by running out of time.
+func oneRequest(ctx context.Context, spec *loadSpec, c **conn) (lat time.Duration, body int64, timedOut bool, err error) {
+	start := time.Now()
+	if *c == nil {
+		dctx := ctx
+		if spec.Timeout > 0 {
+			var cancel context.CancelFunc
+			dctx, cancel = context.WithTimeout(ctx, spec.Timeout)
+			defer cancel()
+		}
+		if *c, err = dialConn(dctx, spec.Network, spec.Addr); err != nil {
+			return 0, 0, errors.Is(err, context.DeadlineExceeded), err
+		}
+	}
+	nc := (*c).nc
+	// An interrupt must not wait for Do either.
+	defer context.AfterFunc(ctx, func() { nc.Close() })()
+	if spec.Timeout > 0 {
+		var fired atomic.Bool
+		t := time.AfterFunc(spec.Timeout, func() {
+			fired.Store(true)
+			nc.Close()
+		})
+		defer func() {
+			if !t.Stop() && fired.Load() && err != nil {
+				timedOut = true
+				err = fmt.Errorf("no reply within %s: %w", spec.Timeout, err)
+			}
+		}()
+	}
+	req := &wire.ClientRequest{Params: spec.Params, KeepConn: spec.KeepConn}
+	if spec.Body > 0 {
+		req.Stdin = &zeroReader{left: spec.Body}
+	}
+	var out respCheck
+	end, err := (*c).client.Do(ctx, req, &out, nil)
+	lat = time.Since(start)
+	switch {
+	case err != nil:
+		return 0, 0, false, err
+	case end.ProtocolStatus != wire.StatusRequestComplete:
+		return 0, 0, false, fmt.Errorf("protocol status %v", end.ProtocolStatus)
+	case !out.complete():
+		return 0, 0, false, errors.New("no complete response head")
+	case out.status != 200:
+		return 0, 0, false, fmt.Errorf("status %d", out.status)
+	case spec.WantBody >= 0 && out.body != spec.WantBody:
+		return 0, 0, false, fmt.Errorf("response body of %d bytes, want %d", out.body, spec.WantBody)
+	}
+	return lat, out.body, false, nil
+}

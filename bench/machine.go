@@ -1,0 +1,105 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// machine is what the results depend on besides the code: they are only
+// comparable between runs on the same kind of machine.
+type machine struct {
+	Date     time.Time
+	CPU      string
+	CPUs     int
+	MemTotal string
+	Kernel   string
+	Go       string
+	Commit   string
+	Fcgiwrap string
+	Nginx    string
+	Wrk      string
+}
+
+func probeMachine(repo, fcgiwrapBin string) machine {
+	m := machine{
+		Date:   time.Now(),
+		CPUs:   runtime.NumCPU(),
+		Go:     runtime.Version(),
+		Kernel: strings.TrimSpace(readFile("/proc/sys/kernel/osrelease")),
+	}
+	m.CPU = procField("/proc/cpuinfo", "model name")
+	if kb, err := strconv.ParseInt(strings.TrimSuffix(procField("/proc/meminfo", "MemTotal"), " kB"), 10, 64); err == nil {
+		m.MemTotal = fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
+	}
+	m.Commit = firstLine(commandOutput("git", "-C", repo, "rev-parse", "--short", "HEAD"))
+	if firstLine(commandOutput("git", "-C", repo, "status", "--porcelain", "--untracked-files=no")) != "" {
+		m.Commit += " (with uncommitted changes)"
+	}
+	for _, l := range strings.Split(commandOutput(fcgiwrapBin, "-h"), "\n") {
+		if strings.HasPrefix(l, "fcgiwrap version") {
+			m.Fcgiwrap = strings.TrimPrefix(l, "fcgiwrap version ")
+		}
+	}
+	m.Nginx = strings.TrimPrefix(firstLine(commandOutput("nginx", "-v")), "nginx version: ")
+	m.Wrk = strings.Fields(firstLine(commandOutput("wrk", "--version")) + " ?")[1]
+	return m
+}
+
+func (m machine) rows() [][2]string {
+	return [][2]string{
+		{"CPU", fmt.Sprintf("%s, %d logical CPUs", orUnknown(m.CPU), m.CPUs)},
+		{"memory", orUnknown(m.MemTotal)},
+		{"kernel", "Linux " + orUnknown(m.Kernel)},
+		{"Go", m.Go},
+		{"fcgi-wrap", "commit " + orUnknown(m.Commit)},
+		{"fcgiwrap", orUnknown(m.Fcgiwrap)},
+		{"nginx, wrk", orUnknown(m.Nginx) + ", " + orUnknown(m.Wrk)},
+	}
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+func readFile(path string) string {
+	b, _ := os.ReadFile(path)
+	return string(b)
+}
+
+// procField is the value of the first "key: value" line with this key.
+func procField(path, key string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if ok && strings.TrimSpace(k) == key {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// commandOutput is stdout and stderr of a version probe; tools print their
+// versions on either, and a missing tool just leaves the field unknown.
+func commandOutput(name string, args ...string) string {
+	out, _ := exec.Command(name, args...).CombinedOutput()
+	return string(out)
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(l)
+}

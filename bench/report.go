@@ -1,0 +1,169 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+)
+
+// row is one line of the comparison table: the same scenario for
+// fcgi-wrap, fcgiwrap and the machine's limit, with ratios from the same
+// rounds.
+type row struct {
+	Section   string
+	Scenario  string
+	FW        string
+	Other     string
+	Limit     string // "" when the scenario has no limit to compare with
+	VsOther   float64
+	VsLimit   float64
+	VsOtherOK string // overrides VsOther's text, e.g. "fcgiwrap hung"
+}
+
+// target is one of issue 8's targets and what this run measured for it.
+type target struct {
+	Name string
+	Got  float64
+	Need float64
+	// AtMost flips the comparison: met when Got <= Need (memory, latency).
+	AtMost bool
+	// Format prints Got and Need, e.g. "%.2fx" or "%.1f MiB".
+	Format string
+	// Missing means the run could not measure it; it counts as not met.
+	Missing string
+}
+
+func (t target) met() bool {
+	if t.Missing != "" {
+		return false
+	}
+	if t.AtMost {
+		return t.Got <= t.Need
+	}
+	return t.Got >= t.Need
+}
+
+// score is how far past the threshold the measurement lies, 1 being just
+// met, so targets of different units share one chart axis.
+func (t target) score() float64 {
+	switch {
+	case t.Missing != "":
+		return 0
+	case t.AtMost && t.Got <= 0:
+		// Nothing at all (no failures): as good as it gets.
+		return math.Inf(1)
+	case t.AtMost:
+		return t.Need / t.Got
+	case t.Need <= 0:
+		return 0
+	default:
+		return t.Got / t.Need
+	}
+}
+
+func (t target) gotText() string {
+	if t.Missing != "" {
+		return t.Missing
+	}
+	return fmt.Sprintf(t.Format, t.Got)
+}
+
+func (t target) needText() string {
+	op := "≥"
+	if t.AtMost {
+		op = "≤"
+	}
+	return op + " " + fmt.Sprintf(t.Format, t.Need)
+}
+
+// markdown renders the run as the results page: machine, comparison
+// table, and targets.
+func markdown(m machine, cfg *config, rows []row, targets []target, notes []string) string {
+	var b strings.Builder
+	b.WriteString("# fcgi-wrap benchmark results\n\n")
+	fmt.Fprintf(&b, "Run on %s with `%s` (%d rounds per measurement, alternating the contenders; medians, ratios paired by round).\n\n",
+		m.Date.Format(time.DateOnly), cfg.commandLine, cfg.runs)
+	b.WriteString("| machine | |\n|---|---|\n")
+	for _, kv := range m.rows() {
+		fmt.Fprintf(&b, "| %s | %s |\n", kv[0], kv[1])
+	}
+	met := 0
+	for _, t := range targets {
+		if t.met() {
+			met++
+		}
+	}
+	fmt.Fprintf(&b, "\n## Targets (%d of %d met)\n\n", met, len(targets))
+	b.WriteString("| target | measured | required | met |\n|---|---|---|---|\n")
+	for _, t := range targets {
+		ok := "yes"
+		if !t.met() {
+			ok = "**no**"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", t.Name, t.gotText(), t.needText(), ok)
+	}
+	section := ""
+	for _, r := range rows {
+		if r.Section != section {
+			section = r.Section
+			fmt.Fprintf(&b, "\n## %s\n\n", section)
+			b.WriteString("| scenario | fcgi-wrap | fcgiwrap | reference | fcgi-wrap ÷ fcgiwrap | fcgi-wrap ÷ reference |\n|---|---|---|---|---|---|\n")
+		}
+		vsOther := ratioText(r.VsOther)
+		if r.VsOtherOK != "" {
+			vsOther = r.VsOtherOK
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n",
+			r.Scenario, orDash(r.FW), orDash(r.Other), orDash(r.Limit), vsOther, ratioText(r.VsLimit))
+	}
+	if len(notes) > 0 {
+		b.WriteString("\n## Notes\n\n")
+		for _, n := range notes {
+			fmt.Fprintf(&b, "- %s\n", n)
+		}
+	}
+	return b.String()
+}
+
+func ratioText(r float64) string {
+	if r <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2fx", r)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "–"
+	}
+	return s
+}
+
+// ms formats a latency for the tables.
+func ms(d time.Duration) string {
+	switch {
+	case d >= 10*time.Second:
+		return fmt.Sprintf("%.0f s", d.Seconds())
+	case d >= time.Second:
+		return fmt.Sprintf("%.2f s", d.Seconds())
+	case d >= 10*time.Millisecond:
+		return fmt.Sprintf("%.0f ms", float64(d)/1e6)
+	default:
+		return fmt.Sprintf("%.2f ms", float64(d)/1e6)
+	}
+}
+
+// sizeText prints a byte count in the largest binary unit that divides it.
+func sizeText(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	default:
+		return fmt.Sprintf("%d B", n)
+	}
+}

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// memStatus is a process's resident memory from /proc/PID/status: VmRSS
+// now, and VmHWM, its peak since it started. Both in bytes.
+type memStatus struct {
+	RSS, HWM int64
+	// For a group: how many processes were summed, and the RSS of the
+	// group leader alone.
+	Procs   int
+	LeadRSS int64
+	// CPU is the user plus system time the processes have used.
+	CPU time.Duration
+}
+
+func readMem(pid int) (memStatus, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return memStatus{}, err
+	}
+	defer f.Close()
+	return parseMem(f.Name(), bufio.NewScanner(f))
+}
+
+func parseMem(name string, sc *bufio.Scanner) (memStatus, error) {
+	var m memStatus
+	var seen int
+	for sc.Scan() {
+		key, val, ok := strings.Cut(sc.Text(), ":")
+		if !ok || (key != "VmRSS" && key != "VmHWM") {
+			continue
+		}
+		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(val), " kB"), 10, 64)
+		if err != nil {
+			return m, fmt.Errorf("%s: %s: %v", name, key, err)
+		}
+		if key == "VmRSS" {
+			m.RSS = kb << 10
+		} else {
+			m.HWM = kb << 10
+		}
+		seen++
+	}
+	if err := sc.Err(); err != nil {
+		return m, err
+	}
+	if seen != 2 {
+		return m, fmt.Errorf("%s: no VmRSS and VmHWM", name)
+	}
+	return m, nil
+}
+
+// daemonMem is a daemon's memory and CPU time: the sum over the daemon
+// and those of its children that run its own binary. fcgiwrap has a parent
+// and preforked workers, fcgi-wrap a helper process (the group guard) in
+// its own process group; all of them live as long as the daemon, so the
+// sum of their peaks is on record at the end. Scripts run other binaries
+// and are nobody's overhead.
+func daemonMem(srv *server) (memStatus, error) {
+	return familyMem(srv.proc.pid(), srv.comm)
+}
+
+func familyMem(pid int, comm string) (memStatus, error) {
+	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	if err != nil {
+		return memStatus{}, err
+	}
+	var total memStatus
+	for _, path := range stats {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue // exited meanwhile
+		}
+		p, _ := strconv.Atoi(filepath.Base(filepath.Dir(path)))
+		st, ok := parseStat(b)
+		if !ok || st.comm != comm || (p != pid && st.ppid != pid) {
+			continue
+		}
+		m, err := readMem(p)
+		if err != nil {
+			continue
+		}
+		total.RSS += m.RSS
+		total.HWM += m.HWM
+		total.CPU += st.cpu
+		total.Procs++
+		if p == pid {
+			total.LeadRSS = m.RSS
+		}
+	}
+	return total, nil
+}
+
+// procStat is what the harness reads from /proc/PID/stat.
+type procStat struct {
+	comm string
+	ppid int
+	cpu  time.Duration // utime + stime
+}
+
+// parseStat reads /proc/PID/stat. The command name may hold spaces and
+// parentheses, so it runs from the first '(' to the last ')', and the
+// numbered fields count from there: state is the 3rd, ppid the 4th, utime
+// and stime the 14th and 15th.
+func parseStat(b []byte) (procStat, bool) {
+	i, j := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+	if i < 0 || j < i {
+		return procStat{}, false
+	}
+	f := strings.Fields(string(b[j+1:]))
+	if len(f) < 13 {
+		return procStat{}, false
+	}
+	ppid, err1 := strconv.Atoi(f[1])
+	u, err2 := strconv.ParseInt(f[11], 10, 64)
+	s, err3 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return procStat{}, false
+	}
+	return procStat{comm: string(b[i+1 : j]), ppid: ppid, cpu: time.Duration(u+s) * clockTick}, true
+}
+
+// clockTick is the unit of /proc/PID/stat times (USER_HZ), 100 on every
+// Linux architecture Go supports.
+const clockTick = 10 * time.Millisecond
+
+// withCPU runs fn and records in its result the CPU time srv's own
+// processes used meanwhile: unlike rates on a shared machine, it does
+// not depend on what the neighbours do.
+func withCPU(srv *server, fn func() loadResult) loadResult {
+	before, _ := daemonMem(srv)
+	r := fn()
+	after, _ := daemonMem(srv)
+	r.cpu = after.CPU - before.CPU
+	return r
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }

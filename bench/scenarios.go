@@ -1,0 +1,452 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+const sectionDirect = "Straight over the unix socket (our load generator)"
+
+// scenario is one group of measurements, selectable with -only.
+type scenario struct {
+	name string
+	run  func(s *suite, ctx context.Context) error
+}
+
+var scenarios = []scenario{
+	{"tiny", (*suite).tiny},
+	{"shell", (*suite).shell},
+	{"response", (*suite).response},
+	{"upload", (*suite).upload},
+	{"echo", (*suite).echo},
+	{"idle", (*suite).idle},
+	{"sleepers", (*suite).sleepers},
+	{"fairness", (*suite).fairness},
+	{"nginx", (*suite).nginx},
+}
+
+// requestTimeout bounds one small request; far above any healthy latency,
+// it only keeps a wedged daemon from stalling the whole run.
+const requestTimeout = 30 * time.Second
+
+func (s *suite) tiny(ctx context.Context) error {
+	return s.spawnRate(ctx, "tiny C CGI", s.ws.scripts["tiny"], int64(len("ok\n")), s.cfg.concs, true)
+}
+
+func (s *suite) shell(ctx context.Context) error {
+	return s.spawnRate(ctx, "shell CGI", s.ws.scripts["shell"], int64(len("ok \n")), s.cfg.shellConcs, false)
+}
+
+// spawnRate compares request rates of a small script for each concurrency:
+// fcgi-wrap, fcgiwrap, and spawning the script bare.
+func (s *suite) spawnRate(ctx context.Context, title, script string, body int64, concs []int, isTiny bool) error {
+	fw, other, err := startPair(ctx, s.ws, s.cfg.workers)
+	if err != nil {
+		return err
+	}
+	defer fw.stop()
+	defer other.stop()
+	params := cgiParams(script, "", 0)
+	for _, c := range concs {
+		spec := loadSpec{Network: "unix", Params: params, Concurrency: c, Duration: s.cfg.dur, WantBody: body, Timeout: requestTimeout}
+		what := fmt.Sprintf("%s c=%d", title, c)
+		res, err := s.alternate(ctx, what, []contender{
+			{nameFW, measured(fw, spec)},
+			{nameFcgiwrap, measured(other, spec)},
+			{"bare spawn", func(ctx context.Context) (loadResult, error) {
+				return bareSpawn(ctx, script, params, c, s.cfg.dur), nil
+			}},
+		})
+		if err != nil {
+			return err
+		}
+		a, b, lim := summarize(res[0]), summarize(res[1]), summarize(res[2])
+		r := row{
+			Section:  sectionDirect,
+			Scenario: fmt.Sprintf("%s, concurrency %d, %d workers", title, c, s.cfg.workers),
+			FW:       a.rpsText(), Other: b.rpsText(), Limit: "bare spawn: " + lim.rpsText(),
+			VsOther: pairedRatio(a.rps, b.rps), VsLimit: pairedRatio(a.rps, lim.rps),
+		}
+		s.rows = append(s.rows, r)
+		if isTiny && (c == 2 || c == 8) {
+			s.targets = append(s.targets,
+				s.errorsOr(a, target{Name: fmt.Sprintf("tiny CGI, concurrency %d: req/s vs fcgiwrap", c), Got: r.VsOther, Need: 1.8, Format: "%.2fx"}),
+				s.errorsOr(a, target{Name: fmt.Sprintf("tiny CGI, concurrency %d: req/s vs bare spawn", c), Got: r.VsLimit, Need: 0.85, Format: "%.2fx"}))
+		}
+	}
+	if !isTiny || ctx.Err() != nil {
+		return ctx.Err()
+	}
+	// KEEP_CONN, at a concurrency where fcgiwrap's workers are not starved
+	// by connections they cannot leave.
+	c := min(8, s.cfg.workers)
+	spec := loadSpec{Network: "unix", Params: params, Concurrency: c, Duration: s.cfg.dur, WantBody: body, Timeout: requestTimeout, KeepConn: true}
+	what := fmt.Sprintf("%s c=%d keep-conn", title, c)
+	res, err := s.alternate(ctx, what, []contender{
+		{nameFW, measured(fw, spec)},
+		{nameFcgiwrap, measured(other, spec)},
+	})
+	if err != nil {
+		return err
+	}
+	a, b := summarize(res[0]), summarize(res[1])
+	s.rows = append(s.rows, row{
+		Section:  sectionDirect,
+		Scenario: fmt.Sprintf("%s, concurrency %d, FCGI_KEEP_CONN", title, c),
+		FW:       a.rpsText(), Other: b.rpsText(),
+		VsOther: pairedRatio(a.rps, b.rps),
+	})
+	return nil
+}
+
+// errorsOr turns a target into "not met" when fcgi-wrap failed requests:
+// a rate with failures is no rate.
+func (s *suite) errorsOr(a summary, t target) target {
+	if a.errors > 0 {
+		t.Missing = fmt.Sprintf("%d requests failed", a.errors)
+	}
+	return t
+}
+
+// measured is a contender that runs spec against srv and records the
+// server's CPU time.
+func measured(srv *server, spec loadSpec) func(ctx context.Context) (loadResult, error) {
+	return func(ctx context.Context) (loadResult, error) {
+		return withCPU(srv, func() loadResult { return runLoad(ctx, at(spec, srv)) }), nil
+	}
+}
+
+// at points spec at a server.
+func at(spec loadSpec, srv *server) loadSpec {
+	spec.Addr = srv.sock
+	return spec
+}
+
+func (s *suite) response(ctx context.Context) error {
+	fw, other, err := startPair(ctx, s.ws, s.cfg.workers)
+	if err != nil {
+		return err
+	}
+	defer fw.stop()
+	defer other.stop()
+	size := s.cfg.bigSize
+	spec := loadSpec{Network: "unix", Params: cgiParams(s.ws.scripts["big"], strconv.FormatInt(size, 10), 0),
+		Concurrency: 1, PerWorker: 1, WantBody: size, Timeout: 5 * time.Minute}
+	res, err := s.alternate(ctx, "response "+sizeText(size), []contender{
+		{nameFW, measured(fw, spec)},
+		{nameFcgiwrap, measured(other, spec)},
+		{"raw pipe", func(ctx context.Context) (loadResult, error) {
+			start := time.Now()
+			_, err := rawPipe(ctx, size)
+			return loadResult{Requests: 1, BytesOut: size, Elapsed: time.Since(start)}, err
+		}},
+	})
+	if err != nil {
+		return err
+	}
+	a, b, lim := summarize(res[0]), summarize(res[1]), summarize(res[2])
+	r := row{
+		Section:  sectionDirect,
+		Scenario: sizeText(size) + " response (C program, 128 KiB writes)",
+		FW:       a.mibText(), Other: b.mibText(), Limit: "raw pipe: " + lim.mibText(),
+		VsOther: pairedRatio(a.mibps, b.mibps), VsLimit: pairedRatio(a.mibps, lim.mibps),
+	}
+	s.rows = append(s.rows, r)
+	s.targets = append(s.targets,
+		s.errorsOr(a, target{Name: sizeText(size) + " response: MiB/s vs fcgiwrap", Got: r.VsOther, Need: 3, Format: "%.2fx"}),
+		s.errorsOr(a, target{Name: sizeText(size) + " response: MiB/s vs raw pipe", Got: r.VsLimit, Need: 0.7, Format: "%.2fx"}))
+	return nil
+}
+
+func (s *suite) upload(ctx context.Context) error {
+	fw, other, err := startPair(ctx, s.ws, s.cfg.workers)
+	if err != nil {
+		return err
+	}
+	defer fw.stop()
+	defer other.stop()
+	size := s.cfg.bigSize
+	spec := loadSpec{Network: "unix", Params: cgiParams(s.ws.scripts["count"], "", size),
+		Concurrency: 1, PerWorker: 1, Body: size, WantBody: int64(len(strconv.FormatInt(size, 10)) + 1), Timeout: 5 * time.Minute}
+	res, err := s.alternate(ctx, "upload "+sizeText(size), []contender{
+		{nameFW, measured(fw, spec)},
+		{nameFcgiwrap, measured(other, spec)},
+	})
+	if err != nil {
+		return err
+	}
+	a, b := summarize(res[0]), summarize(res[1])
+	r := row{
+		Section:  sectionDirect,
+		Scenario: sizeText(size) + " upload to a program that counts bytes",
+		FW:       a.mibText(), Other: b.mibText(),
+		VsOther: pairedRatio(a.mibps, b.mibps),
+	}
+	s.rows = append(s.rows, r)
+	s.targets = append(s.targets,
+		s.errorsOr(a, target{Name: sizeText(size) + " upload: MiB/s vs fcgiwrap", Got: r.VsOther, Need: 2, Format: "%.2fx"}))
+	return nil
+}
+
+// echo sends a body to a program that writes while it reads. fcgiwrap is
+// tried once per size, smallest first: once it hangs its worker is stuck
+// for good, and a hang costs the timeout plus the abort wait.
+func (s *suite) echo(ctx context.Context) error {
+	fw, other, err := startPair(ctx, s.ws, s.cfg.workers)
+	if err != nil {
+		return err
+	}
+	defer fw.stop()
+	defer other.stop()
+	size := s.cfg.echoSize
+	echoSpec := func(size int64) loadSpec {
+		return loadSpec{Network: "unix", Params: cgiParams(s.ws.scripts["echo"], "", size),
+			Concurrency: 1, PerWorker: 1, Body: size, WantBody: size, Timeout: 5 * time.Minute}
+	}
+	res, err := s.alternate(ctx, "echo "+sizeText(size), []contender{
+		{nameFW, measured(fw, echoSpec(size))},
+	})
+	if err != nil {
+		return err
+	}
+	a := summarize(res[0])
+	var otherText string
+	for _, sz := range []int64{64 << 10, 1 << 20, size} {
+		spec := echoSpec(sz)
+		spec.Timeout = s.cfg.echoTimeout
+		r := runLoad(ctx, at(spec, other))
+		s.logf("  %-32s %-12s: %s", "echo "+sizeText(sz), nameFcgiwrap, brief(&r))
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if r.Requests == 1 {
+			otherText = fmt.Sprintf("completes at %s (%.0f MiB/s)", sizeText(sz), r.mibps())
+			continue
+		}
+		if r.TimedOut {
+			otherText += fmt.Sprintf("; **hung** at %s (no reply in %s)", sizeText(sz), s.cfg.echoTimeout)
+		} else {
+			otherText += fmt.Sprintf("; **failed** at %s: %v", sizeText(sz), r.FirstErr)
+		}
+		otherText = trimSep(otherText)
+		break
+	}
+	s.rows = append(s.rows, row{
+		Section:  sectionDirect,
+		Scenario: sizeText(size) + " echo, full duplex (program writes while it reads)",
+		FW:       a.mibText(), Other: otherText,
+		VsOtherOK: "–",
+	})
+	done := 0
+	for i := range res[0] {
+		done += res[0][i].Requests
+	}
+	t := target{Name: sizeText(size) + " echo: rounds that completed with every byte back", Got: float64(done), Need: float64(s.cfg.runs), Format: "%.0f"}
+	s.targets = append(s.targets, t)
+	return nil
+}
+
+func trimSep(s string) string {
+	if len(s) > 2 && s[:2] == "; " {
+		return s[2:]
+	}
+	return s
+}
+
+// idle holds many keep-alive connections open on fcgi-wrap, each after one
+// request, and reads its resident memory. fcgiwrap has no counterpart:
+// each of its workers serves one connection at a time.
+func (s *suite) idle(ctx context.Context) error {
+	fw, err := startFW(ctx, s.ws, s.cfg.workers)
+	if err != nil {
+		return err
+	}
+	defer fw.stop()
+	before, err := daemonMem(fw)
+	if err != nil {
+		return err
+	}
+	held, err := holdConns(ctx, fw.sock, cgiParams(s.ws.scripts["tiny"], "", 0), s.cfg.idleConns)
+	defer closeAll(held)
+	if err != nil {
+		return err
+	}
+	// Give the runtime a moment to settle after the burst of requests:
+	// what matters is the memory idle connections keep, not the burst's.
+	select {
+	case <-time.After(time.Second):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	after, err := daemonMem(fw)
+	if err != nil {
+		return err
+	}
+	alive := countAlive(ctx, held)
+	s.logf("  idle: %d connections, %d answer GET_VALUES, RSS %.1f MiB (peak %.1f, before %.1f)", len(held), alive, mib(after.RSS), mib(after.HWM), mib(before.RSS))
+	s.rows = append(s.rows, row{
+		Section:  sectionDirect,
+		Scenario: fmt.Sprintf("%d idle keep-alive connections, one request each", s.cfg.idleConns),
+		FW: fmt.Sprintf("RSS %.1f MiB in %d processes, server %.1f MiB (%.1f MiB in all before; peak %.1f MiB); %d of %d still answer",
+			mib(after.RSS), after.Procs, mib(after.LeadRSS), mib(before.RSS), mib(after.HWM), alive, len(held)),
+		Other:     "one connection per worker: cannot hold them",
+		VsOtherOK: "–",
+	})
+	t := target{Name: fmt.Sprintf("RSS with %d idle connections", s.cfg.idleConns), Got: mib(after.RSS), Need: 30, AtMost: true, Format: "%.1f MiB"}
+	if alive != s.cfg.idleConns {
+		t.Missing = fmt.Sprintf("%d of %d connections lost", s.cfg.idleConns-alive, s.cfg.idleConns)
+	}
+	s.targets = append(s.targets, t)
+	return nil
+}
+
+// sleepers sends many requests at once to scripts that sleep, with fewer
+// workers than requests: they must queue, not fail. Each round starts
+// fresh daemons so that peak memory is this scenario's.
+func (s *suite) sleepers(ctx context.Context) error {
+	cfg := s.cfg
+	run := func(start func() (*server, error)) func(ctx context.Context) (loadResult, error) {
+		return func(ctx context.Context) (loadResult, error) {
+			srv, err := start()
+			if err != nil {
+				return loadResult{}, err
+			}
+			defer srv.stop()
+			spec := loadSpec{Network: "unix", Addr: srv.sock, Params: cgiParams(s.ws.scripts["sleep"], strconv.Itoa(cfg.sleepMS), 0),
+				Concurrency: cfg.sleepers, PerWorker: 1, WantBody: 3, Timeout: 2 * time.Minute}
+			res := runLoad(ctx, spec)
+			m, err := daemonMem(srv)
+			res.peak = m.HWM
+			return res, err
+		}
+	}
+	res, err := s.alternate(ctx, fmt.Sprintf("%d sleepers", cfg.sleepers), []contender{
+		{nameFW, run(func() (*server, error) { return startFW(ctx, s.ws, cfg.sleepWork) })},
+		{nameFcgiwrap, run(func() (*server, error) { return startFcgiwrap(ctx, s.ws, cfg.sleepWork) })},
+	})
+	if err != nil {
+		return err
+	}
+	cell := func(rs []loadResult) (string, int, int64) {
+		var fails int
+		var peak int64
+		var walls []time.Duration
+		var firstErr error
+		for i := range rs {
+			fails += rs[i].Errors
+			peak = max(peak, rs[i].peak)
+			walls = append(walls, rs[i].Elapsed)
+			if firstErr == nil {
+				firstErr = rs[i].FirstErr
+			}
+		}
+		t := fmt.Sprintf("%d failed, all done in %s, peak RSS %.1f MiB", fails, ms(medianDuration(walls)), mib(peak))
+		if firstErr != nil {
+			t += fmt.Sprintf(" (%v)", shortErr(firstErr))
+		}
+		return t, fails, peak
+	}
+	a, fails, peak := cell(res[0])
+	b, _, _ := cell(res[1])
+	ideal := time.Duration(cfg.sleepers/cfg.sleepWork) * time.Duration(cfg.sleepMS) * time.Millisecond
+	s.rows = append(s.rows, row{
+		Section:  sectionDirect,
+		Scenario: fmt.Sprintf("%d concurrent %d ms sleeping scripts, %d workers (ideal %s)", cfg.sleepers, cfg.sleepMS, cfg.sleepWork, ms(ideal)),
+		FW:       a, Other: b, VsOtherOK: "–",
+	})
+	t := target{Name: fmt.Sprintf("peak RSS with %d concurrent scripts (%d workers)", cfg.sleepers, cfg.sleepWork), Got: mib(peak), Need: 64, AtMost: true, Format: "%.1f MiB"}
+	if fails > 0 {
+		t.Missing = fmt.Sprintf("%d requests failed", fails)
+	}
+	s.targets = append(s.targets, t,
+		target{Name: fmt.Sprintf("failures with %d concurrent scripts", cfg.sleepers), Got: float64(fails), Need: 0, AtMost: true, Format: "%.0f"})
+	return nil
+}
+
+// fairness compares the p99 latency at high concurrency with few workers
+// against the single-request latency: with FIFO queueing a request waits
+// for about concurrency/workers scripts ahead of it. The script sleeps so
+// that the measure is the queue, not the two CPUs (a CPU-bound script
+// cannot run 8 at once on 2 cores, whatever the queue does).
+func (s *suite) fairness(ctx context.Context) error {
+	cfg := s.cfg
+	fw, err := startFW(ctx, s.ws, cfg.fairWork)
+	if err != nil {
+		return err
+	}
+	defer fw.stop()
+	other, err := startFcgiwrap(ctx, s.ws, cfg.fairWork)
+	if err != nil {
+		return err
+	}
+	defer other.stop()
+	params := cgiParams(s.ws.scripts["sleep"], strconv.Itoa(cfg.fairMS), 0)
+	// Each round measures both concurrencies back to back, so the ratio
+	// comes from one state of the machine.
+	measure := func(srv *server) func(ctx context.Context) (loadResult, error) {
+		return func(ctx context.Context) (loadResult, error) {
+			single := runLoad(ctx, loadSpec{Network: "unix", Addr: srv.sock, Params: params, Concurrency: 1,
+				Duration: cfg.dur, WantBody: 3, Timeout: requestTimeout})
+			loaded := runLoad(ctx, loadSpec{Network: "unix", Addr: srv.sock, Params: params, Concurrency: cfg.fairConc,
+				Duration: 2 * cfg.dur, WantBody: 3, Timeout: requestTimeout})
+			loaded.single = single.p(50)
+			loaded.Errors += single.Errors
+			if loaded.FirstErr == nil {
+				loaded.FirstErr = single.FirstErr
+			}
+			return loaded, nil
+		}
+	}
+	res, err := s.alternate(ctx, fmt.Sprintf("fairness c=%d", cfg.fairConc), []contender{
+		{nameFW, measure(fw)},
+		{nameFcgiwrap, measure(other)},
+	})
+	if err != nil {
+		return err
+	}
+	slots := float64(cfg.fairConc) / float64(cfg.fairWork)
+	ratio := func(rs []loadResult) (float64, string) {
+		var rs2 []float64
+		var singles, p99s []time.Duration
+		var fails int
+		for i := range rs {
+			if rs[i].single > 0 && rs[i].p(99) > 0 {
+				rs2 = append(rs2, float64(rs[i].p(99))/(slots*float64(rs[i].single)))
+			}
+			singles = append(singles, rs[i].single)
+			p99s = append(p99s, rs[i].p(99))
+			fails += rs[i].Errors
+		}
+		t := fmt.Sprintf("single %s, p99 at %d: %s = %.2f x (%d/%d x single)",
+			ms(medianDuration(singles)), cfg.fairConc, ms(medianDuration(p99s)), median(rs2), cfg.fairConc, cfg.fairWork)
+		if fails > 0 {
+			t += fmt.Sprintf(", **%d failed**", fails)
+		}
+		return median(rs2), t
+	}
+	ra, ta := ratio(res[0])
+	rb, tb := ratio(res[1])
+	s.rows = append(s.rows, row{
+		Section:  sectionDirect,
+		Scenario: fmt.Sprintf("queueing: %d ms script, concurrency %d, %d workers", cfg.fairMS, cfg.fairConc, cfg.fairWork),
+		FW:       ta, Other: tb, VsOtherOK: "–",
+	})
+	_ = rb
+	t := target{Name: fmt.Sprintf("p99 at concurrency %d, %d workers, in units of (%d/%d) x single latency", cfg.fairConc, cfg.fairWork, cfg.fairConc, cfg.fairWork),
+		Got: ra, Need: 2, AtMost: true, Format: "%.2f"}
+	if a := summarize(res[0]); a.errors > 0 {
+		t.Missing = fmt.Sprintf("%d requests failed", a.errors)
+	}
+	s.targets = append(s.targets, t)
+	return nil
+}
+
+func shortErr(err error) string {
+	s := err.Error()
+	if len(s) > 100 {
+		s = s[:100] + "..."
+	}
+	return s
+}
