@@ -228,6 +228,28 @@ type run struct {
 	bodyIn   bool   // the whole request body has arrived (or nobody reads it)
 	held     []byte // output kept back while the body still arrives
 	holding  bool
+
+	// headerTimer enforces --header-timeout. Body bytes reaching the
+	// script restart it: a slow upload is not a slow script, while one
+	// that stops reading its body is held to the limit.
+	headerTimer *time.Timer
+}
+
+func (r *run) headerTimedOut() {
+	r.outMu.Lock()
+	sent := r.headSent
+	r.outMu.Unlock()
+	if !sent {
+		r.cancel(errHeaderTimeout)
+	}
+}
+
+func (r *run) bodyProgress() {
+	r.outMu.Lock()
+	defer r.outMu.Unlock()
+	if !r.headSent && r.headerTimer != nil {
+		r.headerTimer.Reset(r.s.headerTimeout)
+	}
 }
 
 // heldOutputMax bounds the output kept back while the request body still
@@ -281,10 +303,9 @@ func (r *run) execute(ctx context.Context, slot *pool.Slot) pool.Outcome {
 		t := time.AfterFunc(r.s.timeout, func() { cancel(errTimeout) })
 		defer t.Stop()
 	}
-	var headerTimer *time.Timer
 	if r.s.headerTimeout > 0 {
-		headerTimer = time.AfterFunc(r.s.headerTimeout, func() { cancel(errHeaderTimeout) })
-		defer headerTimer.Stop()
+		r.headerTimer = time.AfterFunc(r.s.headerTimeout, r.headerTimedOut)
+		defer r.headerTimer.Stop()
 	}
 
 	// feeders waits for the goroutines that write the body and the FILTER
@@ -328,7 +349,7 @@ func (r *run) execute(ctx context.Context, slot *pool.Slot) pool.Outcome {
 		}
 	}()
 
-	drained := r.copyOutput(proc.Stdout(), &exited, headerTimer)
+	drained := r.copyOutput(proc.Stdout(), &exited)
 	r.releaseHeld()
 	close(stopWatcher)
 	<-watcherDone
@@ -399,7 +420,7 @@ func (r *run) execute(ctx context.Context, slot *pool.Slot) pool.Outcome {
 // checked and rewritten as soon as it is complete, then the body as it
 // comes. It reports whether it stopped because the script had exited and a
 // leftover child held stdout open past --exit-drain.
-func (r *run) copyOutput(stdout *os.File, exited *atomic.Bool, headerTimer *time.Timer) (drained bool) {
+func (r *run) copyOutput(stdout *os.File, exited *atomic.Bool) (drained bool) {
 	bufp := outputBuffers.Get().(*[]byte)
 	defer outputBuffers.Put(bufp)
 	buf := *bufp
@@ -410,7 +431,7 @@ func (r *run) copyOutput(stdout *os.File, exited *atomic.Bool, headerTimer *time
 			if exited.Load() {
 				stdout.SetReadDeadline(time.Now().Add(r.s.exitDrain))
 			}
-			if werr := r.forward(buf[:n], &head, headerTimer); werr != nil {
+			if werr := r.forward(buf[:n], &head); werr != nil {
 				return false
 			}
 		}
@@ -421,7 +442,7 @@ func (r *run) copyOutput(stdout *os.File, exited *atomic.Bool, headerTimer *time
 }
 
 // forward sends one read's worth of output; an error means stop reading.
-func (r *run) forward(p []byte, head *[]byte, headerTimer *time.Timer) error {
+func (r *run) forward(p []byte, head *[]byte) error {
 	if r.headSent {
 		r.outMu.Lock()
 		defer r.outMu.Unlock()
@@ -450,8 +471,8 @@ func (r *run) forward(p []byte, head *[]byte, headerTimer *time.Timer) error {
 		r.cancel(errBadHead)
 		return err
 	}
-	if headerTimer != nil {
-		headerTimer.Stop()
+	if r.headerTimer != nil {
+		r.headerTimer.Stop()
 	}
 	r.rec.status = parsed.Status
 	if r.rec.status == 0 {
@@ -539,6 +560,7 @@ func (r *run) feedBody(stdin *os.File, total *atomic.Int64) {
 				closeRead(r.req.Stdin)
 				return
 			}
+			r.bodyProgress()
 			if hasDeclared && seen == declared {
 				r.bodyComplete()
 			}

@@ -495,3 +495,59 @@ func TestClientThatStopsReadingKillsScript(t *testing.T) {
 		t.Errorf("got %d aborted, want 1", got)
 	}
 }
+
+// pacedReader yields one chunk per tick: an upload slower than a timeout.
+type pacedReader struct {
+	chunks int
+	size   int
+	tick   *time.Ticker
+}
+
+func (p *pacedReader) Read(b []byte) (int, error) {
+	if p.chunks == 0 {
+		return 0, io.EOF
+	}
+	<-p.tick.C
+	p.chunks--
+	n := min(len(b), p.size)
+	for i := range b[:n] {
+		b[i] = 'u'
+	}
+	return n, nil
+}
+
+// TestHeaderTimeoutCountsFromBodyProgress: --header-timeout restarts with
+// every piece of body the script takes, so a slow upload to a script that
+// reads before answering succeeds, while a script that stops reading its
+// body is still held to the limit.
+func TestHeaderTimeoutCountsFromBodyProgress(t *testing.T) {
+	ts := startTestServer(t, map[string]string{
+		"count.cgi":  "#!/bin/sh\nn=$(wc -c)\nprintf 'Content-Type: text/plain\\n\\nbytes=%s\\n' $n\n",
+		"ignore.cgi": "#!/bin/sh\nexec sleep 600\n",
+	}, "--header-timeout", "300ms", "--kill-grace", "100ms")
+	c := ts.client(t)
+
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	slow := ts.request("count.cgi", wire.Pair{Name: "CONTENT_LENGTH", Value: "10000"})
+	slow.Stdin = &pacedReader{chunks: 10, size: 1000, tick: tick}
+	var out bytes.Buffer
+	if _, err := c.Do(context.Background(), slow, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "bytes=10000") {
+		t.Fatalf("slow upload: got %q, want the script's answer with bytes=10000", out.String())
+	}
+
+	stuck := ts.request("ignore.cgi", wire.Pair{Name: "CONTENT_LENGTH", Value: fmt.Sprint(4 << 20)})
+	stuck.Stdin = io.LimitReader(&patternReader{}, 4<<20)
+	out.Reset()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := c.Do(ctx, stuck, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out.String(), "Status: 504") {
+		t.Fatalf("script not reading its body: got %q, want a 504", out.String())
+	}
+}

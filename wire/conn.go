@@ -59,6 +59,7 @@ type conn struct {
 	active        int                 // requests in reqs not reqFinished
 	closeWhenIdle bool                // a request without FCGI_KEEP_CONN ended
 	draining      bool                // closing: input is discarded
+	lingerUntil   time.Time           // when draining, the end of the lingering read
 
 	// deadline is the read deadline last set on rwc and why; see
 	// nextDeadline. Used by the read loop only.
@@ -161,7 +162,7 @@ func (c *conn) readLoop() error {
 		recordBufs.Put(bufp)
 		if err != nil {
 			if err == errDrain {
-				c.rwc.SetReadDeadline(time.Time{})
+				// lingerClose's deadline bounds this.
 				_, err = io.Copy(io.Discard, br)
 			}
 			return err
@@ -177,8 +178,13 @@ func (c *conn) readLoop() error {
 func (c *conn) armDeadline() {
 	var when time.Time
 	why := ""
+	// Held while setting the deadline, so that a concurrent start of
+	// draining (under c.mu too) cannot be overwritten by a stale one.
 	c.mu.Lock()
-	if c.active == 0 {
+	defer c.mu.Unlock()
+	if c.draining {
+		when, why = c.lingerUntil, "linger"
+	} else if c.active == 0 {
 		if t := c.srv.IdleTimeout; t > 0 {
 			when, why = time.Now().Add(t), whyIdle
 		}
@@ -191,7 +197,6 @@ func (c *conn) armDeadline() {
 			}
 		}
 	}
-	c.mu.Unlock()
 	if when.Equal(c.deadline) && why == c.deadlineWhy {
 		return
 	}
@@ -317,6 +322,7 @@ func (c *conn) endedLocked(keepConn bool) bool {
 	}
 	if c.active == 0 && !c.draining && (c.closeWhenIdle || c.srv.shuttingDown.Load()) {
 		c.draining = true
+		c.lingerUntil = time.Now().Add(lingerTimeout)
 		return true
 	}
 	return false
@@ -494,16 +500,19 @@ func (c *conn) finish(r *request, appStatus uint32) {
 	}
 }
 
-// closeIfIdle starts closing the connection if no request is active.
+// closeIfIdle closes the connection if no request is active: at once, as
+// on Shutdown, where an idle connection has no response in flight that an
+// RST could destroy (keep-alive clients such as h2o would otherwise hold
+// the shutdown for the whole linger time).
 func (c *conn) closeIfIdle() {
 	c.mu.Lock()
-	drain := c.active == 0 && !c.draining
-	if drain {
+	idle := c.active == 0 && !c.draining
+	if idle {
 		c.draining = true
 	}
 	c.mu.Unlock()
-	if drain {
-		c.lingerClose()
+	if idle {
+		c.abort(ErrServerClosed)
 	}
 }
 

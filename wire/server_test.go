@@ -1001,3 +1001,21 @@ func TestWriteAfterReturn(t *testing.T) {
 	}
 	c.expectEOF()
 }
+
+// TestShutdownClosesIdleKeepAliveAtOnce: a keep-alive client that never
+// closes its idle connection (h2o, nginx's upstream keepalive) must not
+// hold Shutdown for the linger time.
+func TestShutdownClosesIdleKeepAliveAtOnce(t *testing.T) {
+	h := newHarness(t, "unix", HandlerFunc(echo), nil)
+	c := h.raw(t)
+	c.send(begin(1, RoleResponder, true), rawRec(TypeStdin, 1, nil, 0))
+	if resp := c.responses(1); resp[1] == nil {
+		t.Fatal("no answer to the first request")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), lingerTimeout/2)
+	defer cancel()
+	if err := h.srv.Shutdown(ctx); err != nil {
+		t.Fatalf("got %v from Shutdown with an idle keep-alive connection open, want nil within %s", err, lingerTimeout/2)
+	}
+	c.expectEOF()
+}
