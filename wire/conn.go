@@ -144,14 +144,34 @@ const (
 	whyParams = "params"
 )
 
+// readers holds buffered readers between bursts: a connection gives its
+// reader back whenever it has nothing buffered, so an idle keep-alive
+// connection holds no buffer at all.
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 16<<10) }}
+
 func (c *conn) readLoop() error {
-	// Small: a record's content is read straight into a pooled buffer,
-	// bypassing this one when it is empty.
-	br := bufio.NewReaderSize(c.rwc, 4<<10)
+	var br *bufio.Reader // nil while nothing is buffered
+	defer func() {
+		if br != nil {
+			br.Reset(nil)
+			readers.Put(br)
+		}
+	}()
 	var hdr [headerLen]byte
 	for {
 		c.armDeadline()
-		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+		var err error
+		if br == nil {
+			// Idle: wait for the next header without a buffer.
+			_, err = io.ReadFull(c.rwc, hdr[:])
+			if err == nil {
+				br = readers.Get().(*bufio.Reader)
+				br.Reset(c.rwc)
+			}
+		} else {
+			_, err = io.ReadFull(br, hdr[:])
+		}
+		if err != nil {
 			return err
 		}
 		bufp := recordBufs.Get().(*[]byte)
@@ -166,6 +186,11 @@ func (c *conn) readLoop() error {
 				_, err = io.Copy(io.Discard, br)
 			}
 			return err
+		}
+		if br.Buffered() == 0 {
+			br.Reset(nil)
+			readers.Put(br)
+			br = nil
 		}
 	}
 }

@@ -53,7 +53,6 @@ func (c *conn) stall() (unstall func()) {
 
 func (c *conn) watchHangup(w *hangupWatcher) {
 	defer close(w.done)
-	ts := syscall.NsecToTimespec(int64(hangupPoll))
 	for {
 		select {
 		case <-c.ctx.Done():
@@ -61,6 +60,9 @@ func (c *conn) watchHangup(w *hangupWatcher) {
 		case <-w.wake:
 		}
 		for w.stalled.Load() && c.ctx.Err() == nil {
+			// Fresh each time: ppoll writes the time left back into it,
+			// and a zero timeout would turn this into a busy loop.
+			ts := syscall.NsecToTimespec(int64(hangupPoll))
 			hup := false
 			err := w.rc.Control(func(fd uintptr) {
 				pfd := struct {
