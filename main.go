@@ -9,12 +9,17 @@ import (
 	"os"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/fcgi-wrap/fcgi-wrap/spawner"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "devel"
 
 func main() {
+	// Scripts with --rlimit are started through this binary, which sets
+	// the limits and then execs them.
+	spawner.RunTrampolineIfAsked()
 	if len(os.Args) == 2 && os.Args[1] == guardArg {
 		runGroupGuard()
 	}

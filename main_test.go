@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/fcgi-wrap/fcgi-wrap/spawner"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files (the man page)")
@@ -30,6 +32,8 @@ func TestMain(m *testing.M) {
 		"sd-exec":       sdExecMain,
 		"fcgi-wrap-env": envMain,
 		"sd-notify-log": notifyLogMain,
+		// Start re-executes the binary under this name to apply --rlimit.
+		spawner.TrampolineName: main,
 	})
 }
 

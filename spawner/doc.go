@@ -9,5 +9,7 @@
 // shell's 128+signal convention.
 //
 // It is Linux only: it relies on process groups, prctl(PR_SET_PDEATHSIG),
-// prlimit(2) and fcntl(F_SETPIPE_SZ).
+// close_range(2) and fcntl(F_SETPIPE_SZ). Resource limits are set by the
+// running program re-executed as a trampoline (see TrampolineName), so a
+// program using Config.Rlimits calls RunTrampolineIfAsked first in main.
 package spawner

@@ -22,6 +22,7 @@ const modeEnv = "SPAWNER_TEST_MODE"
 var self string
 
 func TestMain(m *testing.M) {
+	RunTrampolineIfAsked()
 	var err error
 	if self, err = os.Executable(); err != nil {
 		fmt.Fprintln(os.Stderr, "spawner test:", err)

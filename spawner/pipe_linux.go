@@ -85,6 +85,9 @@ func (ps *pipes) open(cfg Config) error {
 		size = defaultPipeSize
 	}
 	growPipe(ps.stdout, size)
+	if cfg.StdinPipeSize > 0 {
+		growPipe(ps.stdin, cfg.StdinPipeSize)
+	}
 	return nil
 }
 

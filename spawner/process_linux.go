@@ -73,9 +73,19 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 	if err := ps.open(cfg); err != nil {
 		return nil, err
 	}
+	path, argv := cfg.Path, append([]string{cfg.Path}, cfg.Args...)
+	if len(cfg.Rlimits) > 0 {
+		self, err := os.Executable()
+		if err != nil {
+			ps.closeChild()
+			ps.closeParent()
+			return nil, fmt.Errorf("spawner: rlimits need the trampoline, but: %w", err)
+		}
+		path, argv = self, trampolineArgs(cfg.Rlimits, cfg.Path, cfg.Args)
+	}
 	cmd := &exec.Cmd{
-		Path:   cfg.Path,
-		Args:   append([]string{cfg.Path}, cfg.Args...),
+		Path:   path,
+		Args:   argv,
 		Env:    env,
 		Dir:    dir,
 		Stdin:  ps.childStdin,
@@ -102,13 +112,6 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 		return nil, startError(cfg, err)
 	}
 	pid := cmd.Process.Pid
-	if err := setRlimits(pid, cfg.Rlimits); err != nil {
-		// Fail closed: a script must not run without the limits asked for.
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
-		_ = cmd.Wait()
-		ps.closeParent()
-		return nil, err
-	}
 
 	p := &Process{
 		cmd:    cmd,

@@ -536,6 +536,41 @@ func TestPipeSize(t *testing.T) {
 	}
 }
 
+func TestStdinPipeSize(t *testing.T) {
+	t.Parallel()
+	const fGetPipeSz = 1032
+	for _, tt := range []struct {
+		name string
+		size int
+		want int
+	}{
+		{"kernel default", 0, 64 << 10},
+		{"asked", 512 << 10, 512 << 10},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := childConfig("exit", "0")
+			cfg.StdinPipeSize = tt.size
+			p := start(t, cfg)
+			rc, err := p.Stdin().SyscallConn()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got uintptr
+			var errno syscall.Errno
+			rc.Control(func(fd uintptr) {
+				got, _, errno = syscall.Syscall(syscall.SYS_FCNTL, fd, fGetPipeSz, 0)
+			})
+			if errno != 0 {
+				t.Fatal(errno)
+			}
+			if int(got) != tt.want && os.Geteuid() == 0 {
+				t.Errorf("got stdin pipe size %d, want %d", got, tt.want)
+			}
+			waitDone(t, p)
+		})
+	}
+}
+
 func TestCredential(t *testing.T) {
 	t.Parallel()
 	if os.Geteuid() != 0 {

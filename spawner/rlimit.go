@@ -123,6 +123,11 @@ func parseLimitValue(s string, bytes bool) (uint64, error) {
 // check rejects what setrlimit(2) would reject with EINVAL, so Start can
 // refuse before anything is spawned.
 func (r Rlimit) check() error {
+	// RLIM_NLIMITS is 16 on Linux; the trampoline cannot report a bad
+	// resource as a start error, so it is refused here.
+	if r.Resource < 0 || r.Resource >= 16 {
+		return fmt.Errorf("%w %v: no such resource", errBadRlimit, r)
+	}
 	if r.Cur > r.Max {
 		return fmt.Errorf("%w %v: soft limit above hard limit", errBadRlimit, r)
 	}

@@ -3,7 +3,6 @@ package spawner
 import (
 	"context"
 	"errors"
-	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -177,12 +176,11 @@ func TestRlimitsApplied(t *testing.T) {
 	}
 	p := start(t, Config{
 		Path: "/bin/sh",
-		// The read is the handshake: Start has returned, so prlimit has
-		// run, before we send the line.
-		Args:    []string{"-c", "read x && exec cat /proc/self/limits"},
+		// No handshake: the limits must be in force from the first
+		// instruction (the trampoline sets them before the exec).
+		Args:    []string{"-c", "exec cat /proc/self/limits"},
 		Rlimits: limits,
 	})
-	io.WriteString(p.Stdin(), "go\n")
 	got := parseLimits(t, readAll(t, p.Stdout()))
 	for _, r := range limits {
 		if want := [2]uint64{r.Cur, r.Max}; got[r.Resource] != want {
@@ -201,21 +199,34 @@ func TestRlimitsApplied(t *testing.T) {
 	}
 }
 
-// TestRlimitFailureKillsChild checks Start fails closed: a limit the kernel
-// refuses ends the child instead of leaving it running unlimited.
+// TestRlimitFailureKillsChild checks limits fail closed: a limit that
+// cannot be set means the program never runs unlimited.
 // Not parallel: it looks for any child of ours.
 func TestRlimitFailureKillsChild(t *testing.T) {
-	bad := Rlimit{Resource: 999, Cur: 1, Max: 1} // EINVAL from prlimit
+	bad := Rlimit{Resource: 999, Cur: 1, Max: 1}
 	p, err := Start(context.Background(), Config{Path: "/bin/cat", Rlimits: []Rlimit{bad}})
 	if err == nil {
 		p.Close()
 		t.Fatal("got a process, want an error")
 	}
-	if !errors.Is(err, syscall.EINVAL) {
-		t.Errorf("got %v, want EINVAL", err)
+	if !errors.Is(err, errBadRlimit) {
+		t.Errorf("got %v, want errBadRlimit", err)
 	}
 	if kids := childPids(); len(kids) != 0 {
 		t.Errorf("got children %v left, want none", kids)
+	}
+
+	// A limit the kernel refuses (raising the hard limit needs privilege;
+	// as root, an impossible file limit) stops at the trampoline.
+	refused := Rlimit{Resource: syscall.RLIMIT_NOFILE, Cur: 1 << 40, Max: 1 << 40}
+	p, err = Start(context.Background(), Config{Path: "/bin/echo", Args: []string{"ran"}, Rlimits: []Rlimit{refused}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := readAll(t, p.Stdout())
+	stderr := readAll(t, p.Stderr())
+	if e := waitDone(t, p); e.Code != 126 || out != "" || !strings.Contains(stderr, "setrlimit") {
+		t.Errorf("got %v, stdout %q, stderr %q; want exit 126, no output, a setrlimit error", e, out, stderr)
 	}
 
 	_, err = Start(context.Background(), Config{Path: "/bin/cat", Rlimits: []Rlimit{{syscall.RLIMIT_NOFILE, 2, 1}}})
