@@ -20,9 +20,6 @@ func main() {
 	// Scripts with --rlimit are started through this binary, which sets
 	// the limits and then execs them.
 	spawner.RunTrampolineIfAsked()
-	if len(os.Args) == 2 && os.Args[1] == guardArg {
-		runGroupGuard()
-	}
 	// Each command handles its own signals: serve treats a second SIGTERM
 	// as "kill now", which a context cannot express.
 	if err := newApp().RunContext(context.Background(), os.Args); err != nil {
