@@ -357,10 +357,18 @@ func (c *Client) Do(ctx context.Context, req *ClientRequest, stdout, stderr io.W
 		}
 	}
 
-	// Aborted: tell the server, then give it abortWait to finish.
+	// Aborted: tell the server, then give it abortWait to finish. The
+	// ABORT is written from its own goroutine: the write lock may be held
+	// by a body write that a server no longer reading will never finish.
 	t := time.NewTimer(abortWait)
 	defer t.Stop()
-	_ = c.write(net.Buffers{AppendRecord(nil, TypeAbortRequest, id, nil)})
+	c.mu.Lock()
+	c.bg.Add(1)
+	c.mu.Unlock()
+	go func() {
+		defer c.bg.Done()
+		_ = c.write(net.Buffers{AppendRecord(nil, TypeAbortRequest, id, nil)})
+	}()
 	var e EndRequest
 	select {
 	case e = <-r.end:
@@ -370,6 +378,10 @@ func (c *Client) Do(ctx context.Context, req *ClientRequest, stdout, stderr io.W
 		default:
 		}
 	case <-t.C:
+		// No answer, maybe not even the ABORT sent: the connection is
+		// wedged. Closing it is the abort every server understands, and
+		// it releases the blocked writes.
+		_ = c.rwc.Close()
 	}
 	finish()
 	return e, cause

@@ -9,6 +9,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -241,4 +242,59 @@ func TestClientBodyStillReading(t *testing.T) {
 	if a, b := recv(t, "id", ids), recv(t, "id", ids); a == b {
 		t.Errorf("got ID %d twice, want distinct IDs while the first body is still read", a)
 	}
+}
+
+// TestDoAbortWhileBodyWriteBlocked: a server that stops reading the body
+// leaves the client's body sender blocked in a write holding the write
+// lock; cancelling Do must still return (it closes the wedged connection
+// after abortWait instead of waiting for the lock for ever).
+func TestDoAbortWhileBodyWriteBlocked(t *testing.T) {
+	ln := listenUnix(t)
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c
+		}
+	}()
+	conn, err := net.Dial("unix", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := recv(t, "the accepted connection", accepted)
+	defer server.Close() // never reads: the client's writes fill the socket
+	old := abortWait
+	abortWait = 100 * time.Millisecond
+	t.Cleanup(func() { abortWait = old })
+	c := NewClient(conn)
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	body := &zeroReader{}
+	go func() {
+		_, err := c.Do(ctx, &ClientRequest{Stdin: io.LimitReader(body, 64<<20)}, io.Discard, io.Discard)
+		done <- err
+	}()
+	// The body sender is stuck once the socket is full: no more reads.
+	last := int64(-1)
+	waitFor(t, "the body sender to block", func() bool {
+		time.Sleep(50 * time.Millisecond)
+		n := body.n.Load()
+		stuck := n > 0 && n == last
+		last = n
+		return stuck
+	})
+	cancel()
+	if err := recv(t, "Do to return after cancel", done); !errors.Is(err, context.Canceled) {
+		t.Errorf("got %v, want context.Canceled", err)
+	}
+}
+
+// zeroReader is an endless body that counts what was taken from it.
+type zeroReader struct{ n atomic.Int64 }
+
+func (z *zeroReader) Read(p []byte) (int, error) {
+	clear(p)
+	z.n.Add(int64(len(p)))
+	return len(p), nil
 }
