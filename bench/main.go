@@ -48,6 +48,7 @@ func run(ctx context.Context, args []string) error {
 	out := fs.String("out", "results", "directory for results.md and chart.svg (relative to the bench directory)")
 	fwBin := fs.String("fcgi-wrap", "", "fcgi-wrap binary to test (default: build this checkout)")
 	fcgiwrapBin := fs.String("fcgiwrap", "/usr/sbin/fcgiwrap", "Debian's fcgiwrap binary")
+	fwEnv := fs.String("fw-env", "", "comma-separated NAME=VALUE added to fcgi-wrap's environment, e.g. GOGC=50,GOMEMLIMIT=16MiB or GODEBUG=gctrace=1 (its log is in the -keep workspace)")
 	keep := fs.Bool("keep", false, "keep the temporary workspace (sockets, daemon logs) for inspection")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -79,6 +80,9 @@ func run(ctx context.Context, args []string) error {
 	ws, err := newWorkspace(ctx, repo, *fwBin, *fcgiwrapBin)
 	if err != nil {
 		return err
+	}
+	if *fwEnv != "" {
+		ws.fwEnv = strings.Split(*fwEnv, ",")
 	}
 	if *keep {
 		fmt.Fprintln(os.Stderr, "bench: workspace kept in", ws.dir)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,10 +16,11 @@ import (
 // now, and VmHWM, its peak since it started. Both in bytes.
 type memStatus struct {
 	RSS, HWM int64
-	// For a group: how many processes were summed, and the RSS of the
-	// group leader alone.
-	Procs   int
-	LeadRSS int64
+	// For a group: how many processes were summed, and the RSS and peak
+	// of the group leader alone (the rest is helpers: fcgi-wrap's group
+	// guard, fcgiwrap's preforked workers).
+	Procs            int
+	LeadRSS, LeadHWM int64
 	// CPU is the user plus system time the processes have used.
 	CPU time.Duration
 }
@@ -61,16 +63,17 @@ func parseMem(name string, sc *bufio.Scanner) (memStatus, error) {
 }
 
 // daemonMem is a daemon's memory and CPU time: the sum over the daemon
-// and those of its children that run its own binary. fcgiwrap has a parent
-// and preforked workers, fcgi-wrap a helper process (the group guard) in
-// its own process group; all of them live as long as the daemon, so the
-// sum of their peaks is on record at the end. Scripts run other binaries
-// and are nobody's overhead.
+// and those of its children that are its helpers, known by their command
+// names. fcgiwrap has a parent and preforked workers running its own
+// binary; fcgi-wrap has one helper, the group guard, an awk process in its
+// own process group. All of them live as long as the daemon, so the sum
+// of their peaks is on record at the end. Scripts run other binaries and
+// are nobody's overhead.
 func daemonMem(srv *server) (memStatus, error) {
-	return familyMem(srv.proc.pid(), srv.comm)
+	return familyMem(srv.proc.pid(), srv.comms...)
 }
 
-func familyMem(pid int, comm string) (memStatus, error) {
+func familyMem(pid int, comms ...string) (memStatus, error) {
 	stats, err := filepath.Glob("/proc/[0-9]*/stat")
 	if err != nil {
 		return memStatus{}, err
@@ -83,7 +86,7 @@ func familyMem(pid int, comm string) (memStatus, error) {
 		}
 		p, _ := strconv.Atoi(filepath.Base(filepath.Dir(path)))
 		st, ok := parseStat(b)
-		if !ok || st.comm != comm || (p != pid && st.ppid != pid) {
+		if !ok || (p != pid && (st.ppid != pid || !slices.Contains(comms, st.comm))) {
 			continue
 		}
 		m, err := readMem(p)
@@ -95,7 +98,7 @@ func familyMem(pid int, comm string) (memStatus, error) {
 		total.CPU += st.cpu
 		total.Procs++
 		if p == pid {
-			total.LeadRSS = m.RSS
+			total.LeadRSS, total.LeadHWM = m.RSS, m.HWM
 		}
 	}
 	return total, nil

@@ -53,7 +53,7 @@ func TestFamilyMemSelf(t *testing.T) {
 	if err != nil {
 		t.Skip(err)
 	}
-	m, err := familyMem(os.Getpid(), strings.TrimSpace(string(comm)))
+	m, err := familyMem(os.Getpid(), strings.TrimSpace(string(comm)), "awk")
 	if err != nil {
 		t.Fatalf("got error %v, want nil", err)
 	}

@@ -285,12 +285,13 @@ func (s *suite) idle(ctx context.Context) error {
 		return err
 	}
 	alive := countAlive(ctx, held)
-	s.logf("  idle: %d connections, %d answer GET_VALUES, RSS %.1f MiB (peak %.1f, before %.1f)", len(held), alive, mib(after.RSS), mib(after.HWM), mib(before.RSS))
+	s.logf("  idle: %d connections, %d answer GET_VALUES, RSS %.1f MiB in %d processes, server %.1f MiB (peak %.1f), before %.1f",
+		len(held), alive, mib(after.RSS), after.Procs, mib(after.LeadRSS), mib(after.LeadHWM), mib(before.RSS))
 	s.rows = append(s.rows, row{
 		Section:  sectionDirect,
 		Scenario: fmt.Sprintf("%d idle keep-alive connections, one request each", s.cfg.idleConns),
-		FW: fmt.Sprintf("RSS %.1f MiB in %d processes, server %.1f MiB (%.1f MiB in all before; peak %.1f MiB); %d of %d still answer",
-			mib(after.RSS), after.Procs, mib(after.LeadRSS), mib(before.RSS), mib(after.HWM), alive, len(held)),
+		FW: fmt.Sprintf("RSS %.1f MiB: server %.1f MiB + group guard %.1f MiB (%.1f MiB in all before; server peak %.1f MiB); %d of %d still answer",
+			mib(after.RSS), mib(after.LeadRSS), mib(after.RSS-after.LeadRSS), mib(before.RSS), mib(after.LeadHWM), alive, len(held)),
 		Other:     "one connection per worker: cannot hold them",
 		VsOtherOK: "–",
 	})

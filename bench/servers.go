@@ -20,8 +20,10 @@ const (
 type server struct {
 	name string
 	sock string
-	comm string // the kernel's name of its processes, to find them in /proc
-	proc *proc
+	// comms are the kernel's names of the daemon's helper processes (its
+	// children that are not scripts), to find them in /proc.
+	comms []string
+	proc  *proc
 }
 
 func (s *server) stop() { s.proc.stop() }
@@ -37,19 +39,22 @@ func startFW(ctx context.Context, ws *workspace, workers int, extra ...string) (
 		// The harness runs as root on these machines.
 		"--allow-root",
 	}, extra...)
-	return startServer(ctx, ws, nameFW, sock, argv)
+	// The group guard is awk; the kernel names it after the path
+	// fcgi-wrap executes, "awk", whichever awk that links to.
+	return startServer(ctx, ws, nameFW, sock, argv, append(ws.fwEnv, daemonEnv()...), "awk", "mawk", "gawk")
 }
 
 // startFcgiwrap starts Debian's fcgiwrap with workers preforked processes.
 func startFcgiwrap(ctx context.Context, ws *workspace, workers int) (*server, error) {
 	sock := ws.sockPath("fcgiwrap")
 	argv := []string{ws.fcgiwrap, "-c", strconv.Itoa(workers), "-s", "unix:" + sock}
-	return startServer(ctx, ws, nameFcgiwrap, sock, argv)
+	// Its preforked workers run its own binary.
+	return startServer(ctx, ws, nameFcgiwrap, sock, argv, daemonEnv())
 }
 
-func startServer(ctx context.Context, ws *workspace, name, sock string, argv []string) (*server, error) {
+func startServer(ctx context.Context, ws *workspace, name, sock string, argv, env []string, helpers ...string) (*server, error) {
 	logPath := strings.TrimSuffix(sock, ".sock") + ".log"
-	p, err := startProc(name, logPath, argv, daemonEnv())
+	p, err := startProc(name, logPath, argv, env)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +69,7 @@ func startServer(ctx context.Context, ws *workspace, name, sock string, argv []s
 	// The kernel keeps the first 15 bytes of the executable's name.
 	comm := filepath.Base(argv[0])
 	comm = comm[:min(len(comm), 15)]
-	return &server{name: name, sock: sock, comm: comm, proc: p}, nil
+	return &server{name: name, sock: sock, comms: append([]string{comm}, helpers...), proc: p}, nil
 }
 
 // daemonEnv is the small environment both daemons get: fcgiwrap passes

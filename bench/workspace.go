@@ -22,7 +22,10 @@ type workspace struct {
 	fcgiWrap string            // fcgi-wrap binary under test
 	fcgiwrap string            // Debian's fcgiwrap
 	scripts  map[string]string // "tiny", "shell", ... -> path
-	nsock    int
+	// fwEnv is added to fcgi-wrap's environment (-fw-env), e.g. GOGC or
+	// GOMEMLIMIT, to see what a runtime setting does without a rebuild.
+	fwEnv []string
+	nsock int
 }
 
 // newWorkspace builds everything the scenarios run. fcgiWrapBin, if set,
