@@ -68,7 +68,7 @@ func serveFlags() []cli.Flag {
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "kill-grace", Category: catPool, EnvVars: envVar("kill-grace"), Value: 5 * time.Second,
 			Usage: "on any kill, time between SIGTERM and SIGKILL to the script's process group"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "exit-drain", Category: catPool, EnvVars: envVar("exit-drain"), Value: 2 * time.Second,
-			Usage: "after a script exits, end its response after this much silence even if a background child still holds its stdout"}),
+			Usage: "after a script exits, end its response after this much silence even if a background child still holds its stdout (at least 20ms)"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "shutdown-timeout", Category: catPool, EnvVars: envVar("shutdown-timeout"), Value: 30 * time.Second,
 			Usage: "on SIGTERM/SIGINT, time running requests get to finish before they are killed"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "send-timeout", Category: catPool, EnvVars: envVar("send-timeout"), Value: 60 * time.Second,

@@ -441,11 +441,15 @@ func (r *run) copyOutput(stdout *os.File, exited *atomic.Bool) (drained bool) {
 	buf := *bufp
 	var head []byte
 	for {
+		if exited.Load() {
+			// Silence is measured from here, not from the last read: a
+			// slow client may have held us in forward for longer than
+			// --exit-drain while output still waited in the pipe, and a
+			// read past its deadline would not even look at it.
+			stdout.SetReadDeadline(time.Now().Add(r.s.exitDrain))
+		}
 		n, err := stdout.Read(buf)
 		if n > 0 {
-			if exited.Load() {
-				stdout.SetReadDeadline(time.Now().Add(r.s.exitDrain))
-			}
 			if werr := r.forward(buf[:n], &head); werr != nil {
 				return false
 			}

@@ -551,3 +551,44 @@ func TestHeaderTimeoutCountsFromBodyProgress(t *testing.T) {
 		t.Fatalf("script not reading its body: got %q, want a 504", out.String())
 	}
 }
+
+// TestOutputAfterExitSurvivesSlowClient: a script that fills its pipe and
+// exits loses nothing while the client is slower than --exit-drain; only
+// silence on the pipe ends the response early.
+func TestOutputAfterExitSurvivesSlowClient(t *testing.T) {
+	ts := startTestServer(t, map[string]string{
+		"burst.cgi": "#!/bin/sh\nprintf 'Content-Type: application/octet-stream\\n\\n'\nhead -c 4000000 /dev/zero\n",
+	}, "--exit-drain", "50ms")
+	c := ts.client(t)
+	// Slow once the script has written most of its output and exited,
+	// while about a pipe's worth is still unread.
+	out := &slowWriter{pause: 150 * time.Millisecond, after: 3500000, times: 3}
+	if _, err := c.Do(context.Background(), ts.request("burst.cgi"), out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if body := out.n - int64(len("Status: 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n")); body != 4000000 {
+		t.Fatalf("got %d body bytes, want 4000000", body)
+	}
+	if strings.Contains(ts.logs.String(), "background processes kept stdout open") {
+		t.Error("a finished script's output was taken for a background child's")
+	}
+}
+
+// slowWriter is a client that, past a number of bytes, takes its time over
+// a few writes: longer than --exit-drain, while the script has exited and
+// output still waits in its pipe.
+type slowWriter struct {
+	pause time.Duration
+	after int64
+	times int
+	n     int64
+}
+
+func (w *slowWriter) Write(p []byte) (int, error) {
+	if w.n >= w.after && w.times > 0 {
+		w.times--
+		time.Sleep(w.pause) // the client's pace, not a wait for a condition
+	}
+	w.n += int64(len(p))
+	return len(p), nil
+}

@@ -263,6 +263,12 @@ func cmdSignal(ts *testscript.TestScript, neg bool, args []string) {
 	if !ok {
 		ts.Fatalf("unknown signal %q", args[0])
 	}
+	// A daemon writes its pid file a moment after its socket accepts.
+	path := ts.MkAbs(args[1])
+	waitFor(ts, args[1]+" to hold a pid", func() bool {
+		b, err := os.ReadFile(path)
+		return err == nil && len(strings.Fields(string(b))) > 0
+	})
 	for _, pid := range readPids(ts, args[1]) {
 		ts.Check(syscall.Kill(pid, sig))
 	}

@@ -56,9 +56,18 @@ func serveAction(c *cli.Context) error {
 	}
 	defer d.closeObservers()
 
+	// Written once the sockets are ours (a second instance that fails to
+	// bind must not overwrite the first's), by rename, so no reader sees a
+	// half-written file.
 	if path := c.String("pid-file"); path != "" {
 		mine := []byte(strconv.Itoa(os.Getpid()) + "\n")
-		if err := os.WriteFile(path, mine, 0o644); err != nil {
+		tmp := path + ".tmp"
+		err := os.WriteFile(tmp, mine, 0o644)
+		if err == nil {
+			err = os.Rename(tmp, path)
+		}
+		if err != nil {
+			os.Remove(tmp)
 			return runtimeError("--pid-file: %v", err)
 		}
 		defer func() {

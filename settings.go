@@ -56,6 +56,10 @@ type settings struct {
 	slowAfter                    time.Duration // 0: never
 }
 
+// minExitDrain is the shortest --exit-drain: long enough for a read to see
+// what a script left in its stdout pipe.
+const minExitDrain = 20 * time.Millisecond
+
 func settingsFrom(c *cli.Context) (*settings, error) {
 	s := &settings{
 		sockets:         c.StringSlice("socket"),
@@ -160,6 +164,12 @@ func settingsFrom(c *cli.Context) (*settings, error) {
 		if check.bad {
 			return nil, fmt.Errorf("%s", check.name)
 		}
+	}
+
+	// A read whose deadline has passed does not look at the pipe at all,
+	// so "no drain" would lose output a script wrote just before exiting.
+	if s.exitDrain < minExitDrain {
+		s.exitDrain = minExitDrain
 	}
 
 	s.resolve = cgienv.ResolveOptions{
