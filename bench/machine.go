@@ -26,7 +26,7 @@ type machine struct {
 	Wrk      string
 }
 
-func probeMachine(repo, fcgiwrapBin string) machine {
+func probeMachine(repo, rev, fwBin, fcgiwrapBin string) machine {
 	m := machine{
 		Date:   time.Now(),
 		CPUs:   runtime.NumCPU(),
@@ -37,9 +37,17 @@ func probeMachine(repo, fcgiwrapBin string) machine {
 	if kb, err := strconv.ParseInt(strings.TrimSuffix(procField("/proc/meminfo", "MemTotal"), " kB"), 10, 64); err == nil {
 		m.MemTotal = fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
 	}
-	m.Commit = firstLine(commandOutput("git", "-C", repo, "rev-parse", "--short", "HEAD"))
-	if firstLine(commandOutput("git", "-C", repo, "status", "--porcelain", "--untracked-files=no")) != "" {
-		m.Commit += " (with uncommitted changes)"
+	switch {
+	case fwBin != "":
+		m.Commit = "binary " + fwBin
+	case rev != "":
+		m.Commit = "commit " + firstLine(commandOutput("git", "-C", repo, "rev-parse", "--short", rev))
+	default:
+		m.Commit = "commit " + firstLine(commandOutput("git", "-C", repo, "rev-parse", "--short", "HEAD"))
+		// The harness's own edits do not change what is measured.
+		if firstLine(commandOutput("git", "-C", repo, "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench")) != "" {
+			m.Commit += " (working tree, with uncommitted changes)"
+		}
 	}
 	for _, l := range strings.Split(commandOutput(fcgiwrapBin, "-h"), "\n") {
 		if strings.HasPrefix(l, "fcgiwrap version") {
@@ -57,7 +65,7 @@ func (m machine) rows() [][2]string {
 		{"memory", orUnknown(m.MemTotal)},
 		{"kernel", "Linux " + orUnknown(m.Kernel)},
 		{"Go", m.Go},
-		{"fcgi-wrap", "commit " + orUnknown(m.Commit)},
+		{"fcgi-wrap", orUnknown(m.Commit)},
 		{"fcgiwrap", orUnknown(m.Fcgiwrap)},
 		{"nginx, wrk", orUnknown(m.Nginx) + ", " + orUnknown(m.Wrk)},
 	}

@@ -47,6 +47,7 @@ func run(ctx context.Context, args []string) error {
 	only := fs.String("only", "", "comma-separated scenarios to run: "+scenarioNames())
 	out := fs.String("out", "results", "directory for results.md and chart.svg (relative to the bench directory)")
 	fwBin := fs.String("fcgi-wrap", "", "fcgi-wrap binary to test (default: build this checkout)")
+	rev := fs.String("rev", "", "build fcgi-wrap from this commit (e.g. HEAD) instead of the working tree")
 	fcgiwrapBin := fs.String("fcgiwrap", "/usr/sbin/fcgiwrap", "Debian's fcgiwrap binary")
 	fwEnv := fs.String("fw-env", "", "comma-separated NAME=VALUE added to fcgi-wrap's environment, e.g. GOGC=50,GOMEMLIMIT=16MiB or GODEBUG=gctrace=1 (its log is in the -keep workspace)")
 	keep := fs.Bool("keep", false, "keep the temporary workspace (sockets, daemon logs) for inspection")
@@ -77,7 +78,7 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintln(os.Stderr, "bench: building fcgi-wrap and the CGI programs")
-	ws, err := newWorkspace(ctx, repo, *fwBin, *fcgiwrapBin)
+	ws, err := newWorkspace(ctx, repo, *rev, *fwBin, *fcgiwrapBin)
 	if err != nil {
 		return err
 	}
@@ -89,7 +90,7 @@ func run(ctx context.Context, args []string) error {
 	} else {
 		defer ws.remove()
 	}
-	m := probeMachine(repo, *fcgiwrapBin)
+	m := probeMachine(repo, *rev, *fwBin, *fcgiwrapBin)
 	s := &suite{cfg: &cfg, ws: ws, log: os.Stderr}
 	start := time.Now()
 	for _, sc := range selected {

@@ -16,11 +16,16 @@ import (
 // now, and VmHWM, its peak since it started. Both in bytes.
 type memStatus struct {
 	RSS, HWM int64
+	// Anon is the part of RSS that is the process's own memory (for a Go
+	// program: heap, stacks, runtime metadata), as against pages of its
+	// binary and libraries, which GOGC or GOMEMLIMIT cannot shrink.
+	// Zero on kernels without RssAnon.
+	Anon int64
 	// For a group: how many processes were summed, and the RSS and peak
 	// of the group leader alone (the rest is helpers: fcgi-wrap's group
 	// guard, fcgiwrap's preforked workers).
-	Procs            int
-	LeadRSS, LeadHWM int64
+	Procs                      int
+	LeadRSS, LeadHWM, LeadAnon int64
 	// CPU is the user plus system time the processes have used.
 	CPU time.Duration
 }
@@ -39,19 +44,23 @@ func parseMem(name string, sc *bufio.Scanner) (memStatus, error) {
 	var seen int
 	for sc.Scan() {
 		key, val, ok := strings.Cut(sc.Text(), ":")
-		if !ok || (key != "VmRSS" && key != "VmHWM") {
+		if !ok || (key != "VmRSS" && key != "VmHWM" && key != "RssAnon") {
 			continue
 		}
 		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(val), " kB"), 10, 64)
 		if err != nil {
 			return m, fmt.Errorf("%s: %s: %v", name, key, err)
 		}
-		if key == "VmRSS" {
+		switch key {
+		case "VmRSS":
 			m.RSS = kb << 10
-		} else {
+			seen++
+		case "VmHWM":
 			m.HWM = kb << 10
+			seen++
+		case "RssAnon":
+			m.Anon = kb << 10
 		}
-		seen++
 	}
 	if err := sc.Err(); err != nil {
 		return m, err
@@ -95,10 +104,11 @@ func familyMem(pid int, comms ...string) (memStatus, error) {
 		}
 		total.RSS += m.RSS
 		total.HWM += m.HWM
+		total.Anon += m.Anon
 		total.CPU += st.cpu
 		total.Procs++
 		if p == pid {
-			total.LeadRSS, total.LeadHWM = m.RSS, m.HWM
+			total.LeadRSS, total.LeadHWM, total.LeadAnon = m.RSS, m.HWM, m.Anon
 		}
 	}
 	return total, nil

@@ -8,12 +8,12 @@ import (
 )
 
 func TestParseMem(t *testing.T) {
-	status := "Name:\tfcgi-wrap\nVmPeak:\t 1938068 kB\nVmHWM:\t   15360 kB\nVmRSS:\t   12032 kB\nThreads:\t7\n"
+	status := "Name:\tfcgi-wrap\nVmPeak:\t 1938068 kB\nVmHWM:\t   15360 kB\nVmRSS:\t   12032 kB\nRssAnon:\t    6144 kB\nRssFile:\t    5888 kB\nThreads:\t7\n"
 	got, err := parseMem("status", bufio.NewScanner(strings.NewReader(status)))
 	if err != nil {
 		t.Fatalf("got error %v, want nil", err)
 	}
-	want := memStatus{RSS: 12032 << 10, HWM: 15360 << 10}
+	want := memStatus{RSS: 12032 << 10, HWM: 15360 << 10, Anon: 6144 << 10}
 	if got != want {
 		t.Errorf("got %+v, want %+v", got, want)
 	}

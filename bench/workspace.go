@@ -30,20 +30,20 @@ type workspace struct {
 
 // newWorkspace builds everything the scenarios run. fcgiWrapBin, if set,
 // is used instead of building the checkout at repo.
-func newWorkspace(ctx context.Context, repo, fcgiWrapBin, fcgiwrapBin string) (*workspace, error) {
+func newWorkspace(ctx context.Context, repo, rev, fcgiWrapBin, fcgiwrapBin string) (*workspace, error) {
 	dir, err := os.MkdirTemp("", "fcgi-wrap-bench-")
 	if err != nil {
 		return nil, err
 	}
 	ws := &workspace{dir: dir, www: filepath.Join(dir, "www"), fcgiwrap: fcgiwrapBin, scripts: map[string]string{}}
-	if err := ws.setup(ctx, repo, fcgiWrapBin); err != nil {
+	if err := ws.setup(ctx, repo, rev, fcgiWrapBin); err != nil {
 		ws.remove()
 		return nil, err
 	}
 	return ws, nil
 }
 
-func (ws *workspace) setup(ctx context.Context, repo, fcgiWrapBin string) error {
+func (ws *workspace) setup(ctx context.Context, repo, rev, fcgiWrapBin string) error {
 	// Scripts live in a directory only root may write, as fcgi-wrap's
 	// strict permission checks expect of a real cgi-bin.
 	if err := os.Mkdir(ws.www, 0o755); err != nil {
@@ -54,13 +54,8 @@ func (ws *workspace) setup(ctx context.Context, repo, fcgiWrapBin string) error 
 	}
 	if fcgiWrapBin != "" {
 		ws.fcgiWrap = fcgiWrapBin
-	} else {
-		ws.fcgiWrap = filepath.Join(ws.dir, "fcgi-wrap")
-		build := exec.CommandContext(ctx, "go", "build", "-o", ws.fcgiWrap, ".")
-		build.Dir = repo
-		if out, err := build.CombinedOutput(); err != nil {
-			return fmt.Errorf("building fcgi-wrap in %s: %v\n%s", repo, err, out)
-		}
+	} else if err := ws.build(ctx, repo, rev); err != nil {
+		return err
 	}
 	entries, err := cgiSources.ReadDir("cgi")
 	if err != nil {
@@ -90,6 +85,31 @@ func (ws *workspace) setup(ctx context.Context, repo, fcgiWrapBin string) error 
 			return err
 		}
 		ws.scripts[name] = bin
+	}
+	return nil
+}
+
+// build compiles fcgi-wrap into the workspace: from the working tree, or,
+// with rev, from that commit alone. The checkout is shared with people
+// editing it, and a half-done edit in the working tree should not end up
+// in published figures.
+func (ws *workspace) build(ctx context.Context, repo, rev string) error {
+	ws.fcgiWrap = filepath.Join(ws.dir, "fcgi-wrap")
+	src := repo
+	if rev != "" {
+		src = filepath.Join(ws.dir, "src")
+		if err := os.Mkdir(src, 0o755); err != nil {
+			return err
+		}
+		archive := exec.CommandContext(ctx, "sh", "-c", `git -C "$1" archive --format=tar "$2" | tar -x -C "$3"`, "sh", repo, rev, src)
+		if out, err := archive.CombinedOutput(); err != nil {
+			return fmt.Errorf("extracting %s of %s: %v\n%s", rev, repo, err, out)
+		}
+	}
+	build := exec.CommandContext(ctx, "go", "build", "-o", ws.fcgiWrap, ".")
+	build.Dir = src
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("building fcgi-wrap in %s: %v\n%s", src, err, out)
 	}
 	return nil
 }
