@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -26,6 +27,7 @@ func serveAction(c *cli.Context) error {
 	if err != nil {
 		return usageError("%v", err)
 	}
+	leaveCPUsToScripts()
 	level, _ := parseLevel(s.logLevel)
 	var logOut io.Writer = os.Stderr
 	var logFile *reopenFile
@@ -167,7 +169,8 @@ func (d *daemon) run() error {
 		}()
 	}
 	s := d.handler.settings.Load()
-	d.log.Info("ready", "workers", s.pool.Workers, "queue", s.pool.Queue, "script", s.script, "version", version)
+	d.log.Info("ready", "workers", s.pool.Workers, "queue", s.pool.Queue, "script", s.script,
+		"gomaxprocs", runtime.GOMAXPROCS(0), "version", version)
 	if d.metricsLn != nil {
 		serving.Add(1)
 		go func() {
@@ -288,5 +291,19 @@ func (d *daemon) closeObservers() {
 	}
 	if d.metricsLn != nil {
 		d.metricsLn.Close()
+	}
+}
+
+// leaveCPUsToScripts runs fcgi-wrap's own Go code on half the CPUs (at
+// least one) unless GOMAXPROCS says otherwise. Its work is moving bytes
+// between sockets and pipes; the CPU a request needs is the script's. With
+// a P per CPU, idle Go threads spin looking for work on the cores the
+// scripts need: on 2 CPUs one P cut fcgi-wrap's CPU per tiny request by a
+// third to a half and raised requests per second (bench, -fw-env
+// GOMAXPROCS=1), while a 1 GiB upload still ran faster than fcgiwrap's
+// by more than 2x.
+func leaveCPUsToScripts() {
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(max(1, runtime.NumCPU()/2))
 	}
 }
