@@ -79,6 +79,8 @@ func TestScripts(t *testing.T) {
 			switch {
 			case cond == "root":
 				return os.Geteuid() == 0, nil
+			case cond == "race":
+				return raceEnabled, nil
 			case strings.HasPrefix(cond, "cmd:"):
 				_, err := exec.LookPath(strings.TrimPrefix(cond, "cmd:"))
 				return err == nil, nil
