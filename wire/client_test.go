@@ -177,11 +177,7 @@ func (r errReader) Read([]byte) (int, error) { return 0, r.err }
 
 func TestClientBodyError(t *testing.T) {
 	causes := make(chan error, 1)
-	h := newHarness(t, "unix", HandlerFunc(func(ctx context.Context, req *Request) uint32 {
-		<-ctx.Done()
-		causes <- context.Cause(ctx)
-		return 0
-	}), nil)
+	h := newHarness(t, "unix", blockUntilCancelled(causes), nil)
 	boom := errors.New("boom")
 	_, err := h.client(t).Do(context.Background(), &ClientRequest{Stdin: errReader{boom}}, nil, nil)
 	if !errors.Is(err, boom) {

@@ -313,3 +313,13 @@ func listenUnix(t *testing.T) net.Listener {
 	}
 	return ln
 }
+
+// blockUntilCancelled is a handler that waits for its request's end and
+// reports why it ended.
+func blockUntilCancelled(causes chan<- error) Handler {
+	return HandlerFunc(func(ctx context.Context, req *Request) uint32 {
+		<-ctx.Done()
+		causes <- context.Cause(ctx)
+		return 0
+	})
+}

@@ -872,11 +872,7 @@ func TestShutdown(t *testing.T) {
 func TestShutdownTimeout(t *testing.T) {
 	checkNoLeak(t)
 	causes := make(chan error, 1)
-	h := newHarness(t, "unix", HandlerFunc(func(ctx context.Context, req *Request) uint32 {
-		<-ctx.Done()
-		causes <- context.Cause(ctx)
-		return 0
-	}), nil)
+	h := newHarness(t, "unix", blockUntilCancelled(causes), nil)
 	c := h.raw(t)
 	c.send(begin(1, RoleResponder, true))
 	waitFor(t, "the request", func() bool { return h.srv.Stats().Requests == 1 })
@@ -896,11 +892,7 @@ func TestShutdownTimeout(t *testing.T) {
 func TestServeContextCloses(t *testing.T) {
 	checkNoLeak(t)
 	causes := make(chan error, 1)
-	srv := &Server{Handler: HandlerFunc(func(ctx context.Context, req *Request) uint32 {
-		<-ctx.Done()
-		causes <- context.Cause(ctx)
-		return 0
-	})}
+	srv := &Server{Handler: blockUntilCancelled(causes)}
 	h := newHarness(t, "unix", nil, nil)
 	h.srv.Close()
 	recv(t, "Serve", h.errc)
@@ -968,11 +960,7 @@ func TestCloseNoLeak(t *testing.T) {
 func TestHangupWhileStalled(t *testing.T) {
 	checkNoLeak(t)
 	causes := make(chan error, 1)
-	h := newHarness(t, "unix", HandlerFunc(func(ctx context.Context, req *Request) uint32 {
-		<-ctx.Done()
-		causes <- context.Cause(ctx)
-		return 0
-	}), func(s *Server) { s.MaxBodyBuffer = 1000 })
+	h := newHarness(t, "unix", blockUntilCancelled(causes), func(s *Server) { s.MaxBodyBuffer = 1000 })
 	c := h.raw(t)
 	chunk := make([]byte, 1000)
 	c.send(begin(1, RoleResponder, true), rawRec(TypeStdin, 1, chunk, 0), rawRec(TypeStdin, 1, chunk, 0), rawRec(TypeStdin, 1, chunk, 0))
