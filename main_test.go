@@ -5,9 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"slices"
@@ -50,7 +48,6 @@ func TestScripts(t *testing.T) {
 		"signal":   cmdSignal,
 		"grepwait": cmdGrepWait,
 		"exits":    cmdExits,
-		"httpget":  cmdHTTPGet,
 		"setfrom":  cmdSetFrom,
 	}
 	for name, cmd := range extraCmds {
@@ -125,32 +122,6 @@ func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
 	if got != want {
 		ts.Fatalf("%s exited with %d, want %d", args[1], got, want)
 	}
-}
-
-// httpget URL | httpget @ADDRFILE PATH: GET over plain HTTP (the metrics
-// endpoint) and print the body; fails unless the status is 200. The second
-// form reads host:port from a file, for servers bound to port 0.
-func cmdHTTPGet(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) < 1 || len(args) > 2 {
-		ts.Fatalf("usage: httpget URL | httpget @ADDRFILE PATH")
-	}
-	url := args[0]
-	if file, ok := strings.CutPrefix(url, "@"); ok {
-		if len(args) != 2 {
-			ts.Fatalf("usage: httpget @ADDRFILE PATH")
-		}
-		url = "http://" + strings.TrimSpace(ts.ReadFile(file)) + args[1]
-	}
-	client := &http.Client{Timeout: deadline}
-	resp, err := client.Get(url)
-	ts.Check(err)
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	ts.Check(err)
-	if resp.StatusCode != http.StatusOK {
-		ts.Fatalf("GET %s: %s", args[0], resp.Status)
-	}
-	ts.Stdout().Write(body)
 }
 
 // setfrom VAR FILE: set the script variable VAR to FILE's content, trimmed;
