@@ -116,8 +116,14 @@ func runLoad(ctx context.Context, spec loadSpec) loadResult {
 		workers.Go(func() { loadWorker(ctx, &spec, deadline, &results[i]) })
 	}
 	workers.Wait()
+	return mergeResults(results, time.Since(start))
+}
+
+// mergeResults adds up the per-worker results of one measurement, with the
+// latencies sorted for the percentiles.
+func mergeResults(results []loadResult, elapsed time.Duration) loadResult {
 	var total loadResult
-	total.Elapsed = time.Since(start)
+	total.Elapsed = elapsed
 	for i := range results {
 		total.merge(&results[i])
 	}

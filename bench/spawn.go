@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
-	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -50,13 +49,7 @@ func bareSpawn(ctx context.Context, script string, params []wire.Pair, concurren
 		})
 	}
 	workers.Wait()
-	var total loadResult
-	total.Elapsed = time.Since(start)
-	for i := range results {
-		total.merge(&results[i])
-	}
-	slices.Sort(total.Latencies)
-	return total
+	return mergeResults(results, time.Since(start))
 }
 
 func spawnOnce(ctx context.Context, script string, env []string) (int64, error) {
