@@ -8,7 +8,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -98,13 +97,11 @@ func reparse(args []string) (*settings, error) {
 	return s, nil
 }
 
-var reloadMu sync.Mutex
-
 // reload applies a changed configuration to new requests. Running
 // requests keep the settings they started with; connections stay open.
 func (d *daemon) reload(why string) {
-	reloadMu.Lock()
-	defer reloadMu.Unlock()
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
 	old := d.handler.settings.Load()
 	next, err := reparse(d.args)
 	if err != nil {

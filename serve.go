@@ -116,7 +116,8 @@ type daemon struct {
 	accessLog  *reopenFile
 	metrics    *metrics
 	metricsLn  net.Listener
-	args       []string // the command line, re-read with the config file on reload
+	args       []string   // the command line, re-read with the config file on reload
+	reloadMu   sync.Mutex // SIGHUP and the file watcher may reload at once
 	allow      allowRules
 }
 
