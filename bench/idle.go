@@ -62,7 +62,7 @@ func countAlive(ctx context.Context, clients []*conn) int {
 	var askers sync.WaitGroup
 	for i, c := range clients {
 		askers.Go(func() {
-			_, err := c.client.GetValues(ctx, wire.MaxConnsName)
+			_, err := c.wireClient().GetValues(ctx, wire.MaxConnsName)
 			ok[i] = err == nil
 		})
 	}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -191,5 +192,37 @@ func BenchmarkWireStdin(b *testing.B) {
 		if r := runLoad(context.Background(), spec); r.Errors != 0 {
 			b.Fatal(r.FirstErr)
 		}
+	}
+}
+
+// TestExchangeLongParamsAndStderr: the goroutine-free exchange splits
+// params longer than one record, skips FCGI_STDERR, and puts the stdout
+// records back together.
+func TestExchangeLongParamsAndStderr(t *testing.T) {
+	long := strings.Repeat("v", 100_000) // two PARAMS records
+	sock := serve(t, func(ctx context.Context, req *wire.Request) uint32 {
+		if len(req.Params["LONG"]) != len(long) {
+			io.WriteString(req.Stdout, "Status: 400 Bad Request\r\n\r\n")
+			return 1
+		}
+		io.WriteString(req.Stdout, "Content-Type: text/plain\r\n\r\n")
+		io.WriteString(req.Stderr, "a warning\n")
+		io.WriteString(req.Stdout, "part 1,")
+		io.WriteString(req.Stdout, "part 2")
+		return 0
+	})
+	spec := loadSpec{Network: "unix", Addr: sock, Params: []wire.Pair{{Name: "LONG", Value: long}}, WantBody: int64(len("part 1,part 2")), Timeout: 10 * time.Second}
+	var c *conn
+	defer func() { c.close() }()
+	for i := range 2 { // the second on a fresh connection too
+		_, body, _, err := oneRequest(context.Background(), &spec, &c)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		if body != spec.WantBody {
+			t.Errorf("request %d: got %d body bytes, want %d", i, body, spec.WantBody)
+		}
+		c.close()
+		c = nil
 	}
 }
