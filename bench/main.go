@@ -125,11 +125,16 @@ func run(ctx context.Context, args []string) error {
 	if err := os.WriteFile(filepath.Join(dir, "chart.svg"), []byte(svg), 0o644); err != nil {
 		return err
 	}
+	fmt.Fprintln(os.Stderr, "bench: wrote", filepath.Join(dir, "results.md"), "and chart.svg")
+	// Only the committed results belong in the README: a run written
+	// elsewhere (an experiment) leaves it alone.
+	if dir != filepath.Join(benchDir, "results") {
+		return nil
+	}
 	readme := filepath.Join(benchDir, "README.md")
 	if err := spliceReadme(readme, md); err != nil {
 		return fmt.Errorf("updating %s: %w", readme, err)
 	}
-	fmt.Fprintln(os.Stderr, "bench: wrote", filepath.Join(dir, "results.md"), "and chart.svg")
 	return nil
 }
 
