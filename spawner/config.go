@@ -17,6 +17,9 @@ type Config struct {
 	Env []string
 	// Dir is the working directory; "" means filepath.Dir(Path).
 	Dir string
+	// NoStdin gives the child /dev/null as its stdin instead of a pipe, for
+	// a caller that knows there is no input: Process.Stdin is then nil.
+	NoStdin bool
 	// Data also opens a pipe whose read end is the child's fd 3 (the
 	// FastCGI Filter role's FCGI_DATA stream); false leaves fd 3 closed.
 	Data bool

@@ -55,6 +55,16 @@ func child(mode string, args []string) int {
 		for _, kv := range os.Environ() {
 			fmt.Fprintln(out, kv)
 		}
+	case "stdin": // what fd 0 is, and what reading it gives
+		target, err := os.Readlink("/proc/self/fd/0")
+		if err != nil {
+			return 1
+		}
+		b, err := io.ReadAll(os.Stdin)
+		if err != nil {
+			return 1
+		}
+		fmt.Fprintf(out, "%s %d\n", target, len(b))
 	case "cwd":
 		wd, err := syscall.Getwd() // not os.Getwd, which trusts $PWD
 		if err != nil {

@@ -2,6 +2,7 @@ package spawner
 
 import (
 	"os"
+	"sync"
 	"syscall"
 )
 
@@ -19,13 +20,14 @@ const minPipeSize = 64 << 10
 
 // pipe makes one pipe. The parent's end is non-blocking so the returned
 // *os.File is pollable (read deadlines work, Close wakes a blocked Read);
-// the child's end stays blocking, as programs expect of their stdio.
-// Both ends are close-on-exec: exec.Cmd dup2s the child's end onto its
+// the child's end stays blocking, as programs expect of their stdio, and
+// stays a bare descriptor, as only the fork needs it.
+// Both ends are close-on-exec: the fork dup2s the child's end onto its
 // descriptor number, which clears the flag on that copy only.
-func pipe(name string, parentReads bool) (parent, child *os.File, err error) {
+func pipe(name string, parentReads bool) (parent *os.File, child int, err error) {
 	var fds [2]int
 	if err := syscall.Pipe2(fds[:], syscall.O_CLOEXEC); err != nil {
-		return nil, nil, os.NewSyscallError("pipe2", err)
+		return nil, -1, os.NewSyscallError("pipe2", err)
 	}
 	pfd, cfd := fds[1], fds[0]
 	if parentReads {
@@ -34,9 +36,9 @@ func pipe(name string, parentReads bool) (parent, child *os.File, err error) {
 	if err := syscall.SetNonblock(pfd, true); err != nil {
 		syscall.Close(pfd)
 		syscall.Close(cfd)
-		return nil, nil, os.NewSyscallError("fcntl", err)
+		return nil, -1, os.NewSyscallError("fcntl", err)
 	}
-	return os.NewFile(uintptr(pfd), name), os.NewFile(uintptr(cfd), name), nil
+	return os.NewFile(uintptr(pfd), name), cfd, nil
 }
 
 // growPipe asks for a pipe buffer of size bytes, halving on refusal (EPERM
@@ -59,14 +61,41 @@ func growPipe(f *os.File, size int) {
 }
 
 // pipes holds both ends of the child's stdio pipes while Start needs them.
+// A child end of -1 is not open.
 type pipes struct {
 	stdin, stdout, stderr, data                     *os.File // parent's ends
-	childStdin, childStdout, childStderr, childData *os.File
+	childStdin, childStdout, childStderr, childData int
+	sharedStdin                                     int // with NoStdin: /dev/null, never closed
 }
 
+// stdinFd is what the child gets as its stdin.
+func (ps *pipes) stdinFd() uintptr {
+	if ps.childStdin >= 0 {
+		return uintptr(ps.childStdin)
+	}
+	return uintptr(ps.sharedStdin)
+}
+
+// devNull is one read-only /dev/null descriptor for every NoStdin child,
+// opened on first use and kept: opening one per start would cost two
+// system calls of the few a start takes.
+var devNull = sync.OnceValues(func() (int, error) {
+	fd, err := syscall.Open(os.DevNull, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, &os.PathError{Op: "open", Path: os.DevNull, Err: err}
+	}
+	return fd, nil
+})
+
 func (ps *pipes) open(cfg Config) error {
+	ps.childStdin, ps.childStdout, ps.childStderr, ps.childData = -1, -1, -1, -1
 	var err error
-	if ps.stdin, ps.childStdin, err = pipe("stdin", false); err != nil {
+	if cfg.NoStdin {
+		// The child gets a dup2 of the shared descriptor; ours stays.
+		if ps.sharedStdin, err = devNull(); err != nil {
+			return err
+		}
+	} else if ps.stdin, ps.childStdin, err = pipe("stdin", false); err != nil {
 		return err
 	}
 	if ps.stdout, ps.childStdout, err = pipe("stdout", true); err == nil {
@@ -92,15 +121,16 @@ func (ps *pipes) open(cfg Config) error {
 }
 
 func (ps *pipes) closeChild() {
-	closeAll(ps.childStdin, ps.childStdout, ps.childStderr, ps.childData)
+	for _, fd := range []*int{&ps.childStdin, &ps.childStdout, &ps.childStderr, &ps.childData} {
+		if *fd >= 0 {
+			syscall.Close(*fd)
+			*fd = -1
+		}
+	}
 }
 
 func (ps *pipes) closeParent() {
-	closeAll(ps.stdin, ps.stdout, ps.stderr, ps.data)
-}
-
-func closeAll(files ...*os.File) {
-	for _, f := range files {
+	for _, f := range []*os.File{ps.stdin, ps.stdout, ps.stderr, ps.data} {
 		if f != nil {
 			f.Close()
 		}

@@ -2,12 +2,11 @@ package spawner
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -16,9 +15,9 @@ import (
 // Process is one started program, the leader of its own process group.
 // Its methods are safe for concurrent use.
 type Process struct {
-	cmd   *exec.Cmd
-	pid   int // also the process group id
-	grace time.Duration
+	pid    int // also the process group id
+	grace  time.Duration
+	waiter waiter // reaps the leader; used by reap alone
 
 	stdin, stdout, stderr, data *os.File
 
@@ -63,9 +62,9 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 	if dir == "" {
 		dir = filepath.Dir(cfg.Path)
 	}
-	env := cfg.Env
-	if env == nil {
-		env = []string{} // exec.Cmd would hand a nil Env the parent's environment
+	env, err := cleanEnv(cfg.Env)
+	if err != nil {
+		return nil, err
 	}
 
 	sealInherited()
@@ -83,39 +82,34 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 		}
 		path, argv = self, trampolineArgs(cfg.Rlimits, cfg.Path, cfg.Args)
 	}
-	cmd := &exec.Cmd{
-		Path:   path,
-		Args:   argv,
-		Env:    env,
-		Dir:    dir,
-		Stdin:  ps.childStdin,
-		Stdout: ps.childStdout,
-		Stderr: ps.childStderr,
-		SysProcAttr: &syscall.SysProcAttr{
-			Setpgid: true,
-			// The kernel sends Pdeathsig when the *thread* that forked
-			// exits, not the process. Go threads live as long as the
-			// process unless a goroutine exits while locked to one
-			// (runtime.LockOSThread); a caller that starts processes from
-			// such a goroutine would see them killed early.
-			Pdeathsig:  syscall.SIGKILL,
-			Credential: cfg.Credential,
-		},
+	files := []uintptr{ps.stdinFd(), uintptr(ps.childStdout), uintptr(ps.childStderr)}
+	if cfg.Data {
+		files = append(files, uintptr(ps.childData))
 	}
-	if ps.childData != nil {
-		cmd.ExtraFiles = []*os.File{ps.childData}
+	sys := &syscall.SysProcAttr{
+		Setpgid: true,
+		// The kernel sends Pdeathsig when the *thread* that forked
+		// exits, not the process. Go threads live as long as the
+		// process unless a goroutine exits while locked to one
+		// (runtime.LockOSThread); a caller that starts processes from
+		// such a goroutine would see them killed early.
+		Pdeathsig:  syscall.SIGKILL,
+		Credential: cfg.Credential,
 	}
-	err := cmd.Start()
+	// syscall rather than os/exec: os.StartProcess would stat the
+	// directory, dup the pidfd and wait for the exit in a blocking waitid
+	// that ties up a thread per running script; a waiter polls the pidfd
+	// instead (see waiter).
+	pid, w, err := forkExec(path, argv, env, dir, files, sys)
 	ps.closeChild() // the child has its copies; ours would hide EOF
 	if err != nil {
 		ps.closeParent()
 		return nil, startError(cfg, err)
 	}
-	pid := cmd.Process.Pid
 
 	p := &Process{
-		cmd:    cmd,
 		pid:    pid,
+		waiter: w,
 		grace:  cfg.KillGrace,
 		stdin:  ps.stdin,
 		stdout: ps.stdout,
@@ -132,14 +126,30 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 	return p, nil
 }
 
+// cleanEnv checks env for NUL bytes, which the kernel would cut the
+// entries at, and drops all but the last of each name, so the child sees
+// the value a reader of Config.Env expects whichever occurrence its libc
+// looks up.
+func cleanEnv(env []string) ([]string, error) {
+	seen := make(map[string]bool, len(env))
+	kept := make([]string, 0, len(env))
+	for i := len(env) - 1; i >= 0; i-- {
+		kv := env[i]
+		if strings.IndexByte(kv, 0) >= 0 {
+			return nil, fmt.Errorf("spawner: environment variable %q contains NUL", kv[:strings.IndexByte(kv, 0)])
+		}
+		name, _, _ := strings.Cut(kv, "=")
+		if !seen[name] {
+			seen[name] = true
+			kept = append(kept, kv)
+		}
+	}
+	slices.Reverse(kept)
+	return kept, nil
+}
+
 func startError(cfg Config, err error) error {
 	se := &StartError{Path: cfg.Path, Err: err}
-	// os.StartProcess reports the errno inside a *fs.PathError; keep only
-	// the errno so Error() does not say the path twice.
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		se.Err = pe.Err
-	}
 	se.diagnose(cfg.Dir)
 	return se
 }
@@ -148,13 +158,7 @@ func startError(cfg Config, err error) error {
 // status.
 func (p *Process) reap() {
 	defer p.wg.Done()
-	_ = p.cmd.Wait() // a non-zero status is an error here; the status is all we need
-	p.exit = unknownExit
-	if ps := p.cmd.ProcessState; ps != nil {
-		if ws, ok := ps.Sys().(syscall.WaitStatus); ok {
-			p.exit = exitOf(ws)
-		}
-	}
+	p.exit = p.waiter.wait()
 	close(p.done)
 }
 
@@ -162,7 +166,7 @@ func (p *Process) reap() {
 func (p *Process) Pid() int { return p.pid }
 
 // Stdin is the write end of the child's stdin. The caller writes the request
-// body and closes it to send EOF.
+// body and closes it to send EOF. It is nil with Config.NoStdin.
 func (p *Process) Stdin() *os.File { return p.stdin }
 
 // Stdout is the read end of the child's stdout; it is pollable, so

@@ -1,0 +1,74 @@
+package spawner
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+func TestNoStdinGivesDevNull(t *testing.T) {
+	cfg := childConfig("stdin")
+	cfg.NoStdin = true
+	p := start(t, cfg)
+	if p.Stdin() != nil {
+		t.Errorf("got a stdin pipe with NoStdin, want nil")
+	}
+	if got := strings.TrimSpace(readAll(t, p.Stdout())); got != "/dev/null 0" {
+		t.Errorf("child's stdin: got %q, want \"/dev/null 0\"", got)
+	}
+	if e := waitDone(t, p); e.Code != 0 {
+		t.Errorf("got %v, want exit status 0", e)
+	}
+
+	// Without it, a pipe as before.
+	p = start(t, childConfig("stdin"))
+	if _, err := p.Stdin().Write([]byte("abc")); err != nil {
+		t.Fatal(err)
+	}
+	p.Stdin().Close()
+	if got := strings.TrimSpace(readAll(t, p.Stdout())); !strings.HasPrefix(got, "pipe:") || !strings.HasSuffix(got, " 3") {
+		t.Errorf("child's stdin: got %q, want a pipe that gave 3 bytes", got)
+	}
+	waitDone(t, p)
+}
+
+// threads counts this process's OS threads.
+func threads(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// A running child must not hold an OS thread of ours while we wait for it:
+// with a blocking wait per child, 64 sleeping scripts would mean 64 more
+// threads.
+func TestWaitingHoldsNoThread(t *testing.T) {
+	if !pidfdsWork() {
+		t.Skip("no pidfds on this kernel: waiting blocks a thread by design")
+	}
+	const n = 64
+	before := threads(t)
+	procs := make([]*Process, n)
+	for i := range procs {
+		procs[i] = start(t, childConfig("sleep", "ready"))
+	}
+	for _, p := range procs {
+		if got := readLine(t, p.Stdout()); got != "ready" {
+			t.Fatalf("got %q, want ready", got)
+		}
+	}
+	// The reapers have all had the chance to block by now: every child is
+	// running its sleep.
+	if grown := threads(t) - before; grown > n/4 {
+		t.Errorf("got %d more threads with %d children waited for, want at most %d", grown, n, n/4)
+	}
+	for _, p := range procs {
+		p.KillNow()
+		if e := waitDone(t, p); e.Signal.String() != "killed" {
+			t.Errorf("got %v, want killed", e)
+		}
+	}
+}
