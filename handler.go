@@ -285,6 +285,9 @@ func (r *run) execute(ctx context.Context, slot *pool.Slot) pool.Outcome {
 	if n, err := strconv.ParseInt(r.req.Params["CONTENT_LENGTH"], 10, 64); err == nil && n > bigBody {
 		stdinPipe = 1 << 20
 	}
+	// A request whose body has already ended empty (every GET) needs no
+	// stdin pipe and no goroutine to feed it: the script reads /dev/null.
+	noBody := atEOF(r.req.Stdin)
 	spawnStart := time.Now()
 	proc, err := spawner.Start(runCtx, spawner.Config{
 		Path:          r.script.Path,
@@ -294,6 +297,7 @@ func (r *run) execute(ctx context.Context, slot *pool.Slot) pool.Outcome {
 		Rlimits:       r.s.rlimits,
 		KillGrace:     r.s.killGrace,
 		StdinPipeSize: stdinPipe,
+		NoStdin:       noBody,
 	})
 	if err != nil {
 		status := 500
@@ -327,11 +331,16 @@ func (r *run) execute(ctx context.Context, slot *pool.Slot) pool.Outcome {
 	// data to the script and read its stderr.
 	var feeders sync.WaitGroup
 	var bodyBytes atomic.Int64
-	feeders.Add(2)
-	go func() {
-		defer feeders.Done()
-		r.feedBody(proc.Stdin(), &bodyBytes)
-	}()
+	if noBody {
+		r.bodyComplete()
+	} else {
+		feeders.Add(1)
+		go func() {
+			defer feeders.Done()
+			r.feedBody(proc.Stdin(), &bodyBytes)
+		}()
+	}
+	feeders.Add(1)
 	go func() {
 		defer feeders.Done()
 		r.forwardStderr(proc.Stderr())
@@ -386,7 +395,9 @@ func (r *run) execute(ctx context.Context, slot *pool.Slot) pool.Outcome {
 	// Whatever is left of its process group (a `cmd &` that closed its
 	// stdout) goes with it: no process outlives its request.
 	proc.KillNow()
-	proc.Stdin().Close()
+	if stdin := proc.Stdin(); stdin != nil {
+		stdin.Close()
+	}
 	r.unblockBody()
 	feeders.Wait()
 	r.rec.bytesIn = bodyBytes.Load()
@@ -599,6 +610,13 @@ func (r *run) unblockBody() {
 	if r.req.Data != nil {
 		closeRead(r.req.Data)
 	}
+}
+
+// atEOF reports whether an input stream has certainly ended, with nothing
+// left to read (wire's streams can tell).
+func atEOF(stream io.Reader) bool {
+	e, ok := stream.(interface{ AtEOF() bool })
+	return ok && e.AtEOF()
 }
 
 // closeRead drops the rest of an input stream (wire's streams support it).

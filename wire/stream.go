@@ -147,6 +147,16 @@ func (s *inStream) push(connDone <-chan struct{}, stalled func() (unstall func()
 	}
 }
 
+// AtEOF reports whether the whole stream has arrived and been read: the
+// next Read returns io.EOF. A handler that sees it before starting a
+// program can give it no input rather than a pipe it would close at once;
+// a false answer promises nothing, as the empty record may yet come.
+func (s *inStream) AtEOF() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.eof && s.queued == 0 && !s.gone && s.ctx.Err() == nil
+}
+
 // ErrStreamClosed is what Read returns after CloseRead.
 var ErrStreamClosed = errors.New("wire: input stream closed by its reader")
 

@@ -49,3 +49,39 @@ func TestCloseReadUnblocksReaderAndWriter(t *testing.T) {
 		t.Fatalf("got %v reading after CloseRead, want ErrStreamClosed", err)
 	}
 }
+
+// TestAtEOF: a stream is at EOF only once its empty record has come and
+// everything before it has been read; a cancelled or closed one is not, as
+// its Read fails instead.
+func TestAtEOF(t *testing.T) {
+	s := newInStream(context.Background(), 1<<20, false)
+	if s.AtEOF() {
+		t.Fatal("fresh stream: got AtEOF, want not")
+	}
+	s.push(nil, nil, []byte("ab"))
+	s.push(nil, nil, nil)
+	if s.AtEOF() {
+		t.Fatal("ended stream with 2 bytes unread: got AtEOF, want not")
+	}
+	if n, err := s.Read(make([]byte, 8)); n != 2 || err != nil {
+		t.Fatalf("got %d, %v, want 2, nil", n, err)
+	}
+	if !s.AtEOF() {
+		t.Fatal("ended and read stream: got not AtEOF, want AtEOF")
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	s = newInStream(ctx, 1<<20, true)
+	if !s.AtEOF() {
+		t.Fatal("stream born ended (AUTHORIZER): got not AtEOF, want AtEOF")
+	}
+	cancel()
+	if s.AtEOF() {
+		t.Fatal("cancelled stream: got AtEOF, want not")
+	}
+	s = newInStream(context.Background(), 1<<20, true)
+	s.CloseRead()
+	if s.AtEOF() {
+		t.Fatal("stream after CloseRead: got AtEOF, want not")
+	}
+}
