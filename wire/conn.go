@@ -545,10 +545,21 @@ func (c *conn) closeIfIdle() {
 // the client still sends, for at most lingerTimeout; closing at once could
 // make the kernel answer with an RST that destroys response bytes the client
 // has not read yet.
+//
+// A client that has ended every input stream and has nothing in flight is
+// done sending (a web server without keep-alive, after its last request):
+// its connection closes at once, as lingering would only wait for its
+// close and cost a wake-up per connection for nothing. Should it send
+// after all, a unix socket still delivers the response, and over TCP only
+// a client that broke the protocol sees a reset.
 func (c *conn) lingerClose() {
+	c.mu.Lock()
+	inputsDone := len(c.reqs) == 0
+	c.mu.Unlock()
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if c.werr != nil {
+	if c.werr != nil || (inputsDone && nothingUnread(c.rwc)) {
+		c.werr = errWriteClosed
 		_ = c.rwc.Close()
 		return
 	}

@@ -390,16 +390,39 @@ func TestKeepConn(t *testing.T) {
 			}
 		}
 	})
-	t.Run("off closes with a lingering close", func(t *testing.T) {
+	t.Run("off closes at once once the client is done", func(t *testing.T) {
 		c := h.raw(t)
 		c.send(begin(1, RoleResponder, false), rawRec(TypeStdin, 1, []byte("x"), 0), rawRec(TypeStdin, 1, nil, 0))
 		if r := c.responses(1)[1]; string(r.stdout) != "x" {
 			t.Errorf("got %q, want \"x\"", r.stdout)
 		}
 		c.expectEOF()
+		// No lingering: the server lets go while the client still holds
+		// its end open, well before a linger would end.
+		deadline := time.Now().Add(lingerTimeout / 2)
+		for h.srv.Stats().Conns != 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("the connection still open after %s while the client holds it, want it closed at once", lingerTimeout/2)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	})
+	t.Run("off lingers while the client may still send", func(t *testing.T) {
+		h.set(HandlerFunc(func(ctx context.Context, req *Request) uint32 { return 7 }))
+		defer h.set(echo)
+		c := h.raw(t)
+		// STDIN never ends: the client may still be sending it.
+		c.send(begin(1, RoleResponder, false))
+		if r := c.responses(1)[1]; r.end.AppStatus != 7 {
+			t.Errorf("got %+v, want appStatus 7", r.end)
+		}
+		c.expectEOF()
 		// Half-closed, not closed: what we still send is read, not refused.
-		if _, err := c.Write(begin(2, RoleResponder, false)); err != nil {
+		if _, err := c.Write(rawRec(TypeStdin, 1, []byte("late"), 0)); err != nil {
 			t.Errorf("write after the server's half-close: got %v, want nil", err)
+		}
+		if n := h.srv.Stats().Conns; n != 1 {
+			t.Errorf("got %d connections while the client still sends, want 1", n)
 		}
 		c.Close()
 		waitFor(t, "the connection to go", func() bool { return h.srv.Stats().Conns == 0 })
