@@ -64,6 +64,13 @@ func child(mode string, args []string) int {
 		if err != nil {
 			return 1
 		}
+		// Programs expect blocking stdio: a shell's cat fails on EAGAIN.
+		for fd := range 3 {
+			fl, _, e := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_GETFL, 0)
+			if e != 0 || fl&syscall.O_NONBLOCK != 0 {
+				fmt.Fprintf(out, "fd %d non-blocking\n", fd)
+			}
+		}
 		fmt.Fprintf(out, "%s %d\n", target, len(b))
 	case "cwd":
 		wd, err := syscall.Getwd() // not os.Getwd, which trusts $PWD

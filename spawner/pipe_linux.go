@@ -25,20 +25,32 @@ const minPipeSize = 64 << 10
 // Both ends are close-on-exec: the fork dup2s the child's end onto its
 // descriptor number, which clears the flag on that copy only.
 func pipe(name string, parentReads bool) (parent *os.File, child int, err error) {
+	// Both ends start non-blocking (each is its own open file, with its
+	// own flags), and the child's is set back: one fcntl instead of two.
 	var fds [2]int
-	if err := syscall.Pipe2(fds[:], syscall.O_CLOEXEC); err != nil {
+	if err := syscall.Pipe2(fds[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
 		return nil, -1, os.NewSyscallError("pipe2", err)
 	}
 	pfd, cfd := fds[1], fds[0]
 	if parentReads {
 		pfd, cfd = fds[0], fds[1]
 	}
-	if err := syscall.SetNonblock(pfd, true); err != nil {
+	if err := setFileFlags(cfd, 0); err != nil {
 		syscall.Close(pfd)
 		syscall.Close(cfd)
 		return nil, -1, os.NewSyscallError("fcntl", err)
 	}
 	return os.NewFile(uintptr(pfd), name), cfd, nil
+}
+
+// setFileFlags sets an open file's status flags (O_NONBLOCK is the only
+// one our files may carry) without reading them first.
+func setFileFlags(fd, flags int) error {
+	_, _, e := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_SETFL, uintptr(flags))
+	if e != 0 {
+		return e
+	}
+	return nil
 }
 
 // growPipe asks for a pipe buffer of size bytes, halving on refusal (EPERM

@@ -116,6 +116,6 @@ func forkExec(path string, argv, env []string, dir string, files []uintptr, sys 
 	}
 	// Should this fail, waitid on the pidfd blocks, like wait4: slower,
 	// not wrong.
-	_ = syscall.SetNonblock(pidfd, true)
+	_ = setFileFlags(pidfd, syscall.O_NONBLOCK)
 	return pid, waiter{pid: pid, pidfd: os.NewFile(uintptr(pidfd), "pidfd")}, nil
 }
