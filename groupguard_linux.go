@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // groupGuard makes "no script outlives fcgi-wrap" hold even when fcgi-wrap
@@ -24,7 +25,23 @@ type groupGuard struct {
 	w   *os.File
 	cmd *exec.Cmd
 	buf []byte
+
+	// removed holds "-pgid" lines not sent yet. A removal follows the
+	// group's end, so it is not urgent: it rides along with the next add,
+	// or goes out within removalDelay on a quiet server. That saves a
+	// write and a wake-up of the guard per request, on the path to the
+	// response's end. Should fcgi-wrap die first, the guard signals a few
+	// groups that no longer exist, which is harmless: a group id only
+	// comes back after the kernel has gone through pid_max process ids.
+	removed []byte
+	flush   *time.Timer
 }
+
+// removalDelay bounds how long a removal waits for an add to ride along.
+const removalDelay = time.Second
+
+// removalBatch is how many bytes of removals may wait at most.
+const removalBatch = 512
 
 // guardProgram keeps the set of live groups and kills what is left at EOF.
 // A group id below 2 would mean "every process" to kill(2): never sent.
@@ -64,22 +81,56 @@ func startGroupGuard() (*groupGuard, error) {
 	return &groupGuard{w: w, cmd: cmd}, nil
 }
 
-func (g *groupGuard) add(pgid int)    { g.send('+', pgid) }
-func (g *groupGuard) remove(pgid int) { g.send('-', pgid) }
-
-func (g *groupGuard) send(op byte, pgid int) {
+func (g *groupGuard) add(pgid int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	// One write per line keeps it whole (pipe writes under PIPE_BUF are
-	// atomic). A failed write means the guard is gone; the scripts still
-	// have Pdeathsig, so serving goes on.
-	g.buf = append(strconv.AppendInt(append(g.buf[:0], op), int64(pgid), 10), '\n')
-	g.w.Write(g.buf)
+	g.buf = append(strconv.AppendInt(append(append(g.buf[:0], g.removed...), '+'), int64(pgid), 10), '\n')
+	g.removed = g.removed[:0]
+	g.writeLocked(g.buf)
+}
+
+func (g *groupGuard) remove(pgid int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	first := len(g.removed) == 0
+	g.removed = append(strconv.AppendInt(append(g.removed, '-'), int64(pgid), 10), '\n')
+	switch {
+	case len(g.removed) >= removalBatch:
+		g.flushLocked()
+	case g.flush == nil:
+		g.flush = time.AfterFunc(removalDelay, g.flushRemovals)
+	case first:
+		g.flush.Reset(removalDelay)
+	}
+}
+
+func (g *groupGuard) flushRemovals() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.flushLocked()
+}
+
+func (g *groupGuard) flushLocked() {
+	if len(g.removed) > 0 {
+		g.writeLocked(g.removed)
+		g.removed = g.removed[:0]
+	}
+}
+
+// writeLocked sends whole lines. A failed write means the guard is gone;
+// the scripts still have Pdeathsig, so serving goes on.
+func (g *groupGuard) writeLocked(lines []byte) {
+	g.w.Write(lines)
 }
 
 // stop ends the guard at a clean exit, after every script is gone.
 func (g *groupGuard) stop() {
 	g.mu.Lock()
+	// The groups are gone; listed, they would be killed at EOF.
+	g.flushLocked()
+	if g.flush != nil {
+		g.flush.Stop()
+	}
 	g.w.Close()
 	g.mu.Unlock()
 	g.cmd.Wait()
