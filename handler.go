@@ -461,7 +461,8 @@ func (r *run) copyOutput(stdout *os.File, exited *atomic.Bool) (drained bool) {
 		}
 		n, err := stdout.Read(buf)
 		if n > 0 {
-			if werr := r.forward(buf[:n], &head); werr != nil {
+			// A read that emptied the pipe may be the script's last.
+			if werr := r.forward(buf[:n], &head, n < len(buf)); werr != nil {
 				return false
 			}
 		}
@@ -472,7 +473,8 @@ func (r *run) copyOutput(stdout *os.File, exited *atomic.Bool) (drained bool) {
 }
 
 // forward sends one read's worth of output; an error means stop reading.
-func (r *run) forward(p []byte, head *[]byte) error {
+// mayBeLast lets it wait briefly for more (see send).
+func (r *run) forward(p []byte, head *[]byte, mayBeLast bool) error {
 	if r.headSent {
 		r.outMu.Lock()
 		defer r.outMu.Unlock()
@@ -484,7 +486,7 @@ func (r *run) forward(p []byte, head *[]byte) error {
 			r.log.Debug("response released before the request body was complete", "held", len(r.held))
 			p, r.held, r.holding = r.held, nil, false
 		}
-		return r.send(p)
+		return r.send(p, mayBeLast)
 	}
 	*head = append(*head, p...)
 	// A head can only complete with a newline; re-parsing a growing head
@@ -518,12 +520,28 @@ func (r *run) forward(p []byte, head *[]byte) error {
 		r.held, r.holding = msg, true
 		return nil
 	}
-	return r.send(msg)
+	return r.send(msg, mayBeLast)
 }
 
-// send writes to the client; the caller holds outMu.
-func (r *run) send(p []byte) error {
-	_, err := r.out.Write(p)
+// outputCoalesce is how long output that may be a script's last waits for
+// the script's exit, to leave in one write with the end of the response:
+// a tiny CGI's whole answer then wakes the web server once, not twice. It
+// is also the most that output followed by silence is held back.
+const outputCoalesce = 2 * time.Millisecond
+
+// send writes to the client; the caller holds outMu. Output that may be
+// the script's last goes through wire's Delay where the stream has it.
+func (r *run) send(p []byte, mayBeLast bool) error {
+	var err error
+	if d, ok := r.out.w.(interface {
+		Delay([]byte, time.Duration) (int, error)
+	}); ok && mayBeLast {
+		var n int
+		n, err = d.Delay(p, outputCoalesce)
+		r.out.n += int64(n)
+	} else {
+		_, err = r.out.Write(p)
+	}
 	if err != nil {
 		r.cancel(err)
 	}
@@ -550,7 +568,7 @@ func (r *run) releaseHeldLocked() {
 	if r.holding {
 		held := r.held
 		r.held, r.holding = nil, false
-		r.send(held)
+		r.send(held, false)
 	}
 }
 

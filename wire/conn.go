@@ -495,8 +495,8 @@ func (c *conn) run(r *request, req *Request) {
 // finish ends a request whose handler returned: the ends of its output
 // streams and END_REQUEST in one write.
 func (c *conn) finish(r *request, appStatus uint32) {
-	r.stdout.finish()
-	stderrUsed := r.stderr.finish()
+	_, stdoutTail := r.stdout.finish()
+	stderrUsed, stderrTail := r.stderr.finish()
 	r.cancel(errRequestDone)
 	r.stdin.close()
 	if r.data != nil {
@@ -514,12 +514,23 @@ func (c *conn) finish(r *request, appStatus uint32) {
 	drain := c.endedLocked(r.keepConn)
 	c.mu.Unlock()
 
+	// What Delay kept back goes out with the ends of the streams and
+	// END_REQUEST, all in one write; each tail fits one record.
+	bufs := net.Buffers(r.endIov[:0])
+	for i, tail := range [2][]byte{stdoutTail, stderrTail} {
+		if len(tail) > 0 {
+			typ := [2]RecType{TypeStdout, TypeStderr}[i]
+			putHeader(r.tailHdrs[i][:], typ, r.id, len(tail), padLen(len(tail)))
+			bufs = append(bufs, r.tailHdrs[i][:], tail, zeros[:padLen(len(tail))])
+		}
+	}
 	b := appendHeader(r.endBuf[:0], TypeStdout, r.id, 0, 0)
 	if stderrUsed {
 		b = appendHeader(b, TypeStderr, r.id, 0, 0)
 	}
 	b = AppendEndRequest(b, r.id, EndRequest{AppStatus: appStatus})
-	c.writeBytes(b)
+	bufs = append(bufs, b)
+	_ = c.write(&bufs)
 	if drain {
 		c.lingerClose()
 	}

@@ -81,7 +81,9 @@ type request struct {
 	stdout outStream
 	stderr outStream
 
-	endBuf [3*headerLen + 8]byte // scratch for the closing records
+	endBuf   [3*headerLen + 8]byte // scratch for the closing records
+	tailHdrs [2][headerLen]byte    // scratch for the records of Delay's leftovers
+	endIov   [7][]byte             // the closing write's pieces
 }
 
 // inputDone reports whether the client has sent every input stream's end.

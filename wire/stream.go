@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"time"
 )
 
 // errRequestDone is the cause of a request's context once its handler has
@@ -185,7 +186,8 @@ func (s *inStream) close() {
 }
 
 // outStream is a request's STDOUT or STDERR. Each Write becomes records at
-// once, written with a single writev and without copying the payload.
+// once, written with a single writev and without copying the payload;
+// Delay keeps a piece back to go out together with what follows it.
 type outStream struct {
 	c   *conn
 	r   *request
@@ -197,6 +199,9 @@ type outStream struct {
 	hdrs []byte      // header scratch, reused across Writes
 	iov  net.Buffers // record pieces scratch, reused across Writes
 	send net.Buffers // what write consumes; a field so it does not escape
+
+	pending []byte      // Delay's bytes not sent yet, less than MaxContent
+	timer   *time.Timer // sends pending when its delay is over
 }
 
 var errStreamClosed = errors.New("wire: write after the handler returned")
@@ -208,45 +213,120 @@ func (w *outStream) Write(p []byte) (int, error) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if err := w.writableLocked(); err != nil {
+		return 0, err
+	}
+	if err := w.writeLocked(p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// Delay sends p like Write, but not at once: a copy waits, for at most d,
+// to leave in the same write as what follows it on this stream, the next
+// Write or, when the handler returns, the stream's end and END_REQUEST.
+// A handler uses it for output that may well be the last (a CGI script's
+// short read before it exits): the client then wakes once for the whole
+// response instead of twice. Once d has passed the bytes go out alone, so
+// output followed by silence is late by d at most.
+func (w *outStream) Delay(p []byte, d time.Duration) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.writableLocked(); err != nil {
+		return 0, err
+	}
+	if len(w.pending)+len(p) >= MaxContent {
+		// Enough to fill a record: no reason to wait.
+		if err := w.writeLocked(p); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	if len(w.pending) == 0 {
+		if w.timer == nil {
+			w.timer = time.AfterFunc(d, w.flushPending)
+		} else {
+			w.timer.Reset(d)
+		}
+	}
+	w.pending = append(w.pending, p...)
+	return len(p), nil
+}
+
+func (w *outStream) writableLocked() error {
 	if w.done {
-		return 0, errStreamClosed
+		return errStreamClosed
 	}
 	if err := w.r.ctx.Err(); err != nil {
-		return 0, context.Cause(w.r.ctx)
+		return context.Cause(w.r.ctx)
 	}
-	nrec := (len(p) + MaxContent - 1) / MaxContent
+	return nil
+}
+
+// flushPending sends what Delay kept back once its time is up.
+func (w *outStream) flushPending() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.pending) == 0 || w.writableLocked() != nil {
+		return
+	}
+	_ = w.writeLocked(nil) // a failure ends the connection, which the handler sees
+}
+
+// writeLocked sends the pending bytes, then p, as records in one writev.
+func (w *outStream) writeLocked(p []byte) error {
+	pending := w.pending
+	if len(pending) > 0 && w.timer != nil {
+		w.timer.Stop()
+	}
+	nrec := (len(pending)+MaxContent-1)/MaxContent + (len(p)+MaxContent-1)/MaxContent
 	if cap(w.hdrs) < nrec*headerLen {
 		w.hdrs = make([]byte, nrec*headerLen)
 	}
-	hdrs := w.hdrs[:nrec*headerLen]
+	hdrs := w.hdrs[:0]
 	iov := w.iov[:0]
-	for i, rest := 0, p; len(rest) > 0; i++ {
-		chunk := rest[:min(len(rest), MaxContent)]
-		rest = rest[len(chunk):]
-		pad := padLen(len(chunk))
-		h := hdrs[i*headerLen : (i+1)*headerLen]
-		putHeader(h, w.typ, w.r.id, len(chunk), pad)
-		iov = append(iov, h, chunk)
-		if pad > 0 {
-			iov = append(iov, zeros[:pad])
+	for _, piece := range [2][]byte{pending, p} {
+		for rest := piece; len(rest) > 0; {
+			chunk := rest[:min(len(rest), MaxContent)]
+			rest = rest[len(chunk):]
+			pad := padLen(len(chunk))
+			hdrs = hdrs[:len(hdrs)+headerLen]
+			h := hdrs[len(hdrs)-headerLen:]
+			putHeader(h, w.typ, w.r.id, len(chunk), pad)
+			iov = append(iov, h, chunk)
+			if pad > 0 {
+				iov = append(iov, zeros[:pad])
+			}
 		}
 	}
 	w.iov = iov
 	w.send = iov
 	err := w.c.write(&w.send)
 	clear(w.iov) // do not keep the caller's buffer alive
+	w.pending = w.pending[:0]
 	if err != nil {
-		return 0, err
+		return err
 	}
 	w.used = true
-	return len(p), nil
+	return nil
 }
 
 // finish stops further Writes, waiting for one in progress, and reports
-// whether anything was sent.
-func (w *outStream) finish() (used bool) {
+// whether anything was or is to be sent, and what Delay still holds: the
+// caller sends that in the write that ends the request.
+func (w *outStream) finish() (used bool, pending []byte) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.done = true
-	return w.used
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+	if w.r.ctx.Err() != nil {
+		// Cancelled: nothing more reaches the client anyway.
+		w.pending = w.pending[:0]
+	}
+	return w.used || len(w.pending) > 0, w.pending
 }

@@ -85,3 +85,66 @@ func TestAtEOF(t *testing.T) {
 		t.Fatal("stream after CloseRead: got AtEOF, want not")
 	}
 }
+
+// delayer is what a handler asserts Stdout to for Delay.
+type delayer interface {
+	Delay(p []byte, d time.Duration) (int, error)
+}
+
+// TestDelay: output kept back by Delay goes out with the end of the
+// request, in order with later Writes, or alone once its time is up.
+func TestDelay(t *testing.T) {
+	h := newHarness(t, "unix", echo, nil)
+	t.Run("with the end of the request", func(t *testing.T) {
+		h.set(HandlerFunc(func(ctx context.Context, req *Request) uint32 {
+			// An hour: only the request's end can send it in time.
+			req.Stdout.(delayer).Delay([]byte("last words"), time.Hour)
+			req.Stderr.(delayer).Delay([]byte("a warning"), time.Hour)
+			return 3
+		}))
+		c := h.raw(t)
+		c.send(begin(1, RoleResponder, true), rawRec(TypeStdin, 1, nil, 0))
+		r := c.responses(1)[1]
+		if string(r.stdout) != "last words" || string(r.stderr) != "a warning" || r.end.AppStatus != 3 {
+			t.Errorf("got stdout %q, stderr %q, %+v; want \"last words\", \"a warning\", appStatus 3", r.stdout, r.stderr, r.end)
+		}
+		if !r.stdoutEnded || !r.stderrEnded {
+			t.Error("a stream was not ended")
+		}
+	})
+	t.Run("before a later write", func(t *testing.T) {
+		h.set(HandlerFunc(func(ctx context.Context, req *Request) uint32 {
+			d := req.Stdout.(delayer)
+			d.Delay([]byte("a"), time.Hour)
+			d.Delay([]byte("b"), time.Hour)
+			req.Stdout.Write([]byte("c"))
+			return 0
+		}))
+		c := h.raw(t)
+		c.send(begin(1, RoleResponder, true), rawRec(TypeStdin, 1, nil, 0))
+		if r := c.responses(1)[1]; string(r.stdout) != "abc" {
+			t.Errorf("got %q, want \"abc\"", r.stdout)
+		}
+	})
+	t.Run("alone once its time is up", func(t *testing.T) {
+		received := make(chan struct{})
+		h.set(HandlerFunc(func(ctx context.Context, req *Request) uint32 {
+			req.Stdout.(delayer).Delay([]byte("early"), 10*time.Millisecond)
+			// The handler goes on; only the timer can send it now.
+			select {
+			case <-received:
+			case <-ctx.Done():
+			}
+			return 0
+		}))
+		c := h.raw(t)
+		c.send(begin(1, RoleResponder, true), rawRec(TypeStdin, 1, nil, 0))
+		if rec := c.next(); rec.Type != TypeStdout || string(rec.Content) != "early" {
+			t.Fatalf("got %s %q while the handler still runs, want STDOUT \"early\"", rec.Type, rec.Content)
+		}
+		close(received)
+		if r := c.responses(1)[1]; len(r.stdout) != 0 || !r.stdoutEnded {
+			t.Errorf("after the early output: got %q, ended %v; want only the stream's end", r.stdout, r.stdoutEnded)
+		}
+	})
+}
