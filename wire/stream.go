@@ -206,7 +206,20 @@ type outStream struct {
 
 var errStreamClosed = errors.New("wire: write after the handler returned")
 
-func (w *outStream) Write(p []byte) (int, error) {
+func (w *outStream) Write(p []byte) (int, error) { return w.put(p, 0) }
+
+// Delay sends p like Write, but not at once: a copy waits, for at most d,
+// to leave in the same write as what follows it on this stream, the next
+// Write or, when the handler returns, the stream's end and END_REQUEST.
+// A handler uses it for output that may well be the last (a CGI script's
+// short read before it exits): the client then wakes once for the whole
+// response instead of twice. Once d has passed the bytes go out alone, so
+// output followed by silence is late by d at most.
+func (w *outStream) Delay(p []byte, d time.Duration) (int, error) { return w.put(p, d) }
+
+// put sends p, with what Delay kept back before it, now (d <= 0) or within
+// d.
+func (w *outStream) put(p []byte, d time.Duration) (int, error) {
 	if len(p) == 0 {
 		// An empty record would end the stream.
 		return 0, nil
@@ -216,30 +229,8 @@ func (w *outStream) Write(p []byte) (int, error) {
 	if err := w.writableLocked(); err != nil {
 		return 0, err
 	}
-	if err := w.writeLocked(p); err != nil {
-		return 0, err
-	}
-	return len(p), nil
-}
-
-// Delay sends p like Write, but not at once: a copy waits, for at most d,
-// to leave in the same write as what follows it on this stream, the next
-// Write or, when the handler returns, the stream's end and END_REQUEST.
-// A handler uses it for output that may well be the last (a CGI script's
-// short read before it exits): the client then wakes once for the whole
-// response instead of twice. Once d has passed the bytes go out alone, so
-// output followed by silence is late by d at most.
-func (w *outStream) Delay(p []byte, d time.Duration) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if err := w.writableLocked(); err != nil {
-		return 0, err
-	}
-	if len(w.pending)+len(p) >= MaxContent {
-		// Enough to fill a record: no reason to wait.
+	if d <= 0 || len(w.pending)+len(p) >= MaxContent {
+		// Now, or enough to fill a record: no reason to wait.
 		if err := w.writeLocked(p); err != nil {
 			return 0, err
 		}
