@@ -515,15 +515,8 @@ func (c *conn) finish(r *request, appStatus uint32) {
 	c.mu.Unlock()
 
 	// What Delay kept back goes out with the ends of the streams and
-	// END_REQUEST, all in one write; each tail fits one record.
-	bufs := net.Buffers(r.endIov[:0])
-	for i, tail := range [2][]byte{stdoutTail, stderrTail} {
-		if len(tail) > 0 {
-			typ := [2]RecType{TypeStdout, TypeStderr}[i]
-			putHeader(r.tailHdrs[i][:], typ, r.id, len(tail), padLen(len(tail)))
-			bufs = append(bufs, r.tailHdrs[i][:], tail, zeros[:padLen(len(tail))])
-		}
-	}
+	// END_REQUEST, all in one write; each tail is one record.
+	bufs := append(append(net.Buffers(r.endIov[:0]), stdoutTail...), stderrTail...)
 	b := appendHeader(r.endBuf[:0], TypeStdout, r.id, 0, 0)
 	if stderrUsed {
 		b = appendHeader(b, TypeStderr, r.id, 0, 0)
@@ -569,12 +562,15 @@ func (c *conn) lingerClose() {
 	c.mu.Unlock()
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if c.werr != nil || (inputsDone && nothingUnread(c.rwc)) {
-		c.werr = errWriteClosed
+	if c.werr != nil {
 		_ = c.rwc.Close()
 		return
 	}
 	c.werr = errWriteClosed
+	if inputsDone && nothingUnread(c.rwc) {
+		_ = c.rwc.Close()
+		return
+	}
 	if cw, ok := c.rwc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
 		if c.rwc.SetReadDeadline(time.Now().Add(lingerTimeout)) == nil {
 			return

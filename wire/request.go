@@ -81,9 +81,8 @@ type request struct {
 	stdout outStream
 	stderr outStream
 
-	endBuf   [3*headerLen + 8]byte // scratch for the closing records
-	tailHdrs [2][headerLen]byte    // scratch for the records of Delay's leftovers
-	endIov   [7][]byte             // the closing write's pieces
+	endBuf [3*headerLen + 8]byte // scratch for the closing records
+	endIov [7][]byte             // the closing write's pieces: two held records and endBuf
 }
 
 // inputDone reports whether the client has sent every input stream's end.

@@ -269,17 +269,33 @@ func (w *outStream) flushPending() {
 
 // writeLocked sends the pending bytes, then p, as records in one writev.
 func (w *outStream) writeLocked(p []byte) error {
-	pending := w.pending
-	if len(pending) > 0 && w.timer != nil {
+	if len(w.pending) > 0 && w.timer != nil {
 		w.timer.Stop()
 	}
-	nrec := (len(pending)+MaxContent-1)/MaxContent + (len(p)+MaxContent-1)/MaxContent
+	w.send = w.recordsLocked(w.pending, p)
+	err := w.c.write(&w.send)
+	clear(w.iov) // do not keep the caller's buffer alive
+	w.pending = w.pending[:0]
+	if err != nil {
+		return err
+	}
+	w.used = true
+	return nil
+}
+
+// recordsLocked lays the pieces out as this stream's records, without
+// copying them: headers in w.hdrs, the pieces and padding in w.iov.
+func (w *outStream) recordsLocked(pieces ...[]byte) net.Buffers {
+	nrec := 0
+	for _, piece := range pieces {
+		nrec += (len(piece) + MaxContent - 1) / MaxContent
+	}
 	if cap(w.hdrs) < nrec*headerLen {
 		w.hdrs = make([]byte, nrec*headerLen)
 	}
 	hdrs := w.hdrs[:0]
 	iov := w.iov[:0]
-	for _, piece := range [2][]byte{pending, p} {
+	for _, piece := range pieces {
 		for rest := piece; len(rest) > 0; {
 			chunk := rest[:min(len(rest), MaxContent)]
 			rest = rest[len(chunk):]
@@ -294,30 +310,22 @@ func (w *outStream) writeLocked(p []byte) error {
 		}
 	}
 	w.iov = iov
-	w.send = iov
-	err := w.c.write(&w.send)
-	clear(w.iov) // do not keep the caller's buffer alive
-	w.pending = w.pending[:0]
-	if err != nil {
-		return err
-	}
-	w.used = true
-	return nil
+	return iov
 }
 
 // finish stops further Writes, waiting for one in progress, and reports
-// whether anything was or is to be sent, and what Delay still holds: the
-// caller sends that in the write that ends the request.
-func (w *outStream) finish() (used bool, pending []byte) {
+// whether anything was or is to be sent, and the records of what Delay
+// still holds: the caller sends them in the write that ends the request.
+func (w *outStream) finish() (used bool, tail net.Buffers) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.done = true
 	if w.timer != nil {
 		w.timer.Stop()
 	}
-	if w.r.ctx.Err() != nil {
-		// Cancelled: nothing more reaches the client anyway.
-		w.pending = w.pending[:0]
+	if len(w.pending) == 0 || w.r.ctx.Err() != nil {
+		// Nothing held, or cancelled: nothing more reaches the client.
+		return w.used, nil
 	}
-	return w.used || len(w.pending) > 0, w.pending
+	return true, w.recordsLocked(w.pending)
 }
