@@ -218,6 +218,20 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// Delay is Write for output that may wait up to d to leave with what
+// follows it, where the stream can (wire's output streams).
+func (c *countingWriter) Delay(p []byte, d time.Duration) (int, error) {
+	dw, ok := c.w.(interface {
+		Delay([]byte, time.Duration) (int, error)
+	})
+	if !ok {
+		return c.Write(p)
+	}
+	n, err := dw.Delay(p, d)
+	c.n += int64(n)
+	return n, err
+}
+
 // run is one script execution: its process, the goroutines that feed it
 // and read it, and what the client has been sent so far.
 type run struct {
@@ -530,15 +544,11 @@ func (r *run) forward(p []byte, head *[]byte, mayBeLast bool) error {
 const outputCoalesce = 2 * time.Millisecond
 
 // send writes to the client; the caller holds outMu. Output that may be
-// the script's last goes through wire's Delay where the stream has it.
+// the script's last may wait outputCoalesce.
 func (r *run) send(p []byte, mayBeLast bool) error {
 	var err error
-	if d, ok := r.out.w.(interface {
-		Delay([]byte, time.Duration) (int, error)
-	}); ok && mayBeLast {
-		var n int
-		n, err = d.Delay(p, outputCoalesce)
-		r.out.n += int64(n)
+	if mayBeLast {
+		_, err = r.out.Delay(p, outputCoalesce)
 	} else {
 		_, err = r.out.Write(p)
 	}

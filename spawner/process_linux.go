@@ -135,8 +135,8 @@ func cleanEnv(env []string) ([]string, error) {
 	kept := make([]string, 0, len(env))
 	for i := len(env) - 1; i >= 0; i-- {
 		kv := env[i]
-		if strings.IndexByte(kv, 0) >= 0 {
-			return nil, fmt.Errorf("spawner: environment variable %q contains NUL", kv[:strings.IndexByte(kv, 0)])
+		if nul := strings.IndexByte(kv, 0); nul >= 0 {
+			return nil, fmt.Errorf("spawner: environment variable %q contains NUL", kv[:nul])
 		}
 		name, _, _ := strings.Cut(kv, "=")
 		if !seen[name] {
