@@ -51,6 +51,13 @@ func child(mode string, args []string) int {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
+	case "timerslack": // this process's timer slack, in ns
+		b, err := os.ReadFile("/proc/self/timerslack_ns")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		out.Write(b)
 	case "env":
 		for _, kv := range os.Environ() {
 			fmt.Fprintln(out, kv)

@@ -100,7 +100,7 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 	// directory, dup the pidfd and wait for the exit in a blocking waitid
 	// that ties up a thread per running script; a waiter polls the pidfd
 	// instead (see waiter).
-	pid, w, err := forkExec(path, argv, env, dir, files, sys)
+	pid, w, err := forkExecSlack(cfg.TimerSlack, path, argv, env, dir, files, sys)
 	ps.closeChild() // the child has its copies; ours would hide EOF
 	if err != nil {
 		ps.closeParent()
