@@ -312,6 +312,7 @@ func (r *run) execute(ctx context.Context, slot *pool.Slot) pool.Outcome {
 		KillGrace:     r.s.killGrace,
 		StdinPipeSize: stdinPipe,
 		NoStdin:       noBody,
+		TimerSlack:    scriptTimerSlack,
 	})
 	if err != nil {
 		status := 500

@@ -20,6 +20,7 @@ func main() {
 	// Scripts with --rlimit are started through this binary, which sets
 	// the limits and then execs them.
 	spawner.RunTrampolineIfAsked()
+	coarsenTimerSlack()
 	// Each command handles its own signals: serve treats a second SIGTERM
 	// as "kill now", which a context cannot express.
 	if err := newApp().RunContext(context.Background(), os.Args); err != nil {

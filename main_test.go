@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,6 +29,7 @@ func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"fcgi-wrap":     main,
 		"sd-exec":       sdExecMain,
+		"with-slack":    withSlackMain,
 		"fcgi-wrap-env": envMain,
 		"sd-notify-log": notifyLogMain,
 		// Start re-executes the binary under this name to apply --rlimit.
@@ -270,14 +272,39 @@ func sdExecMain() {
 		fmt.Fprintln(os.Stderr, "sd-exec:", err)
 		os.Exit(1)
 	}
-	path, err := exec.LookPath(os.Args[2])
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "sd-exec:", err)
+	env := append(os.Environ(), "LISTEN_FDS=1", "LISTEN_FDNAMES=fcgi", "LISTEN_PID="+strconv.Itoa(os.Getpid()))
+	execOrExit("sd-exec", os.Args[2:], env)
+}
+
+// withSlackMain runs a command with the timer slack an operator would set
+// (systemd's TimerSlackNSec=): fcgi-wrap must take its slack from that.
+// usage: with-slack NANOSECONDS COMMAND ARGS...
+func withSlackMain() {
+	ns, err := 0, error(nil)
+	if len(os.Args) >= 3 {
+		ns, err = strconv.Atoi(os.Args[1])
+	}
+	if len(os.Args) < 3 || err != nil {
+		fmt.Fprintln(os.Stderr, "usage: with-slack NANOSECONDS COMMAND ARGS...")
+		os.Exit(2)
+	}
+	// The exec'ing thread's slack is the one the command starts with.
+	runtime.LockOSThread()
+	if err := spawner.SetTimerSlack(time.Duration(ns)); err != nil {
+		fmt.Fprintln(os.Stderr, "with-slack:", err)
 		os.Exit(1)
 	}
-	env := append(os.Environ(), "LISTEN_FDS=1", "LISTEN_FDNAMES=fcgi", "LISTEN_PID="+strconv.Itoa(os.Getpid()))
-	err = syscall.Exec(path, os.Args[2:], env)
-	fmt.Fprintln(os.Stderr, "sd-exec:", err)
+	execOrExit("with-slack", os.Args[2:], os.Environ())
+}
+
+// execOrExit replaces this process with argv, found in PATH, or says why
+// it could not, as the tool called name.
+func execOrExit(name string, argv, env []string) {
+	path, err := exec.LookPath(argv[0])
+	if err == nil {
+		err = syscall.Exec(path, argv, env)
+	}
+	fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 	os.Exit(1)
 }
 
