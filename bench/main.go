@@ -43,7 +43,7 @@ func main() {
 func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	quick := fs.Bool("quick", false, "a short run (about 1-2 minutes): one round, smaller sizes; writes nothing unless -out is given")
-	runs := fs.Int("runs", 0, "rounds per measurement (default 3, or 1 with -quick)")
+	runs := fs.Int("runs", 0, "rounds per measurement (default 5, or 1 with -quick)")
 	only := fs.String("only", "", "comma-separated scenarios to run: "+scenarioNames())
 	out := fs.String("out", "results", "directory for results.md and chart.svg (relative to the bench directory)")
 	fwBin := fs.String("fcgi-wrap", "", "fcgi-wrap binary to test (default: build this checkout)")

@@ -33,7 +33,7 @@ type config struct {
 
 func fullConfig() config {
 	return config{
-		runs: 3, dur: 2 * time.Second, workers: 8,
+		runs: 5, dur: 2 * time.Second, workers: 8,
 		concs: []int{1, 2, 8, 64}, shellConcs: []int{2, 8},
 		bigSize: 1 << 30, echoSize: 256 << 20, echoTimeout: 10 * time.Second,
 		idleConns: 1000,
