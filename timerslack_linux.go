@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"runtime"
 	"strconv"
 	"syscall"
@@ -64,8 +65,27 @@ func coarsenTimerSlack() {
 		return
 	}
 	env := append(os.Environ(), scriptSlackEnv+"="+strconv.FormatInt(kernelTimerSlack.Nanoseconds(), 10))
-	// /proc/self/exe is this very binary, even if a package upgrade has
-	// replaced or removed its path since it started.
-	_ = syscall.Exec("/proc/self/exe", os.Args, env) // returns only if it failed
+	if self := ownPath(); self != "" {
+		_ = syscall.Exec(self, os.Args, env) // returns only if it failed
+	}
 	spawner.SetTimerSlack(kernelTimerSlack)
+}
+
+// ownPath is the path this binary was started by, for the re-exec: the
+// kernel names a process (ps, top, pgrep) after the file it was run as, so
+// /proc/self/exe would rename it "exe" and a resolved symlink would give
+// it the target's name. "" if neither argv[0] nor /proc/self/exe leads to
+// this very binary.
+func ownPath() string {
+	self, err := os.Stat("/proc/self/exe")
+	if err != nil {
+		return ""
+	}
+	if p, err := exec.LookPath(os.Args[0]); err == nil {
+		if fi, err := os.Stat(p); err == nil && os.SameFile(fi, self) {
+			return p
+		}
+	}
+	p, _ := os.Executable()
+	return p
 }
