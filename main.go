@@ -21,6 +21,7 @@ func main() {
 	// the limits and then execs them.
 	spawner.RunTrampolineIfAsked()
 	coarsenTimerSlack()
+	leaveSignalsAtDefault()
 	// Each command handles its own signals: serve treats a second SIGTERM
 	// as "kill now", which a context cannot express.
 	if err := newApp().RunContext(context.Background(), os.Args); err != nil {
