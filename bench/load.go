@@ -260,17 +260,7 @@ func encodeRequest(id uint16, params []wire.Pair, keepConn bool) []byte {
 	if keepConn {
 		flags = wire.FlagKeepConn
 	}
-	b := wire.AppendBeginRequest(nil, id, wire.RoleResponder, flags)
-	var content []byte
-	for _, p := range params {
-		content = wire.AppendPair(content, p.Name, p.Value)
-	}
-	for len(content) > 0 {
-		n := min(len(content), wire.MaxContent)
-		b = wire.AppendRecord(b, wire.TypeParams, id, content[:n])
-		content = content[n:]
-	}
-	b = wire.AppendRecord(b, wire.TypeParams, id, nil)
+	b := wire.AppendRequestHead(nil, id, wire.RoleResponder, flags, params)
 	return wire.AppendRecord(b, wire.TypeStdin, id, nil)
 }
 

@@ -272,17 +272,7 @@ func (c *Client) Do(ctx context.Context, req *ClientRequest, stdout, stderr io.W
 	if req.KeepConn {
 		flags = FlagKeepConn
 	}
-	head := AppendBeginRequest(nil, id, role, flags)
-	var pairs []byte
-	for _, p := range req.Params {
-		pairs = AppendPair(pairs, p.Name, p.Value)
-	}
-	for len(pairs) > 0 {
-		n := min(len(pairs), MaxContent)
-		head = AppendRecord(head, TypeParams, id, pairs[:n])
-		pairs = pairs[n:]
-	}
-	head = AppendRecord(head, TypeParams, id, nil)
+	head := AppendRequestHead(nil, id, role, flags, req.Params)
 	body := req.Stdin != nil || (role == RoleFilter && req.Data != nil)
 	if !body {
 		head = AppendRecord(head, TypeStdin, id, nil)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -357,5 +358,43 @@ func BenchmarkPairs(b *testing.B) {
 		if err := eachPair(in, func(n, v []byte) { m[string(n)] = string(v) }); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestAppendRequestHead(t *testing.T) {
+	long := strings.Repeat("v", MaxContent+10) // its pair spans two records
+	params := []Pair{{Name: "A", Value: "1"}, {Name: "LONG", Value: long}}
+	b := AppendRequestHead(nil, 7, RoleFilter, FlagKeepConn, params)
+
+	r := bytes.NewReader(b)
+	buf := make([]byte, RecordBufSize)
+	var types []RecType
+	var pairs []byte
+	for r.Len() > 0 {
+		rec, err := ReadRecord(r, buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.ID != 7 {
+			t.Errorf("record %v: got id %d, want 7", rec.Type, rec.ID)
+		}
+		types = append(types, rec.Type)
+		switch rec.Type {
+		case TypeBeginRequest:
+			role, flags, err := ParseBeginRequest(rec.Content)
+			if err != nil || role != RoleFilter || flags != FlagKeepConn {
+				t.Errorf("BEGIN_REQUEST: got %v %d %v, want FILTER, keep-conn", role, flags, err)
+			}
+		case TypeParams:
+			pairs = append(pairs, rec.Content...)
+		}
+	}
+	want := []RecType{TypeBeginRequest, TypeParams, TypeParams, TypeParams}
+	if !slices.Equal(types, want) {
+		t.Errorf("got records %v, want %v (the last PARAMS empty)", types, want)
+	}
+	got, err := ParsePairs(pairs)
+	if err != nil || !slices.Equal(got, params) {
+		t.Errorf("params: got %d pairs, %v; want the %d sent", len(got), err, len(params))
 	}
 }

@@ -83,6 +83,23 @@ func AppendBeginRequest(dst []byte, id uint16, role Role, flags uint8) []byte {
 	return append(dst, flags, 0, 0, 0, 0, 0)
 }
 
+// AppendRequestHead appends what opens a request, as a client sends it:
+// BEGIN_REQUEST, the params as name-value pairs split over PARAMS records
+// of at most MaxContent, and the empty PARAMS that ends them.
+func AppendRequestHead(dst []byte, id uint16, role Role, flags uint8, params []Pair) []byte {
+	dst = AppendBeginRequest(dst, id, role, flags)
+	var pairs []byte
+	for _, p := range params {
+		pairs = AppendPair(pairs, p.Name, p.Value)
+	}
+	for len(pairs) > 0 {
+		n := min(len(pairs), MaxContent)
+		dst = AppendRecord(dst, TypeParams, id, pairs[:n])
+		pairs = pairs[n:]
+	}
+	return AppendRecord(dst, TypeParams, id, nil)
+}
+
 // ParseBeginRequest decodes the content of a BEGIN_REQUEST record.
 func ParseBeginRequest(content []byte) (role Role, flags uint8, err error) {
 	if len(content) != 8 {
