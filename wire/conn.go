@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,7 +61,7 @@ type conn struct {
 	lingerUntil   time.Time           // when draining, the end of the lingering read
 
 	// deadline is the read deadline last set on rwc and why; see
-	// nextDeadline. Used by the read loop only.
+	// armDeadlineLocked.
 	deadline    time.Time
 	deadlineWhy string
 
@@ -103,15 +102,15 @@ func (c *conn) abort(cause error) {
 func (c *conn) serve() {
 	err := c.readLoop()
 	c.mu.Lock()
-	draining := c.draining
+	draining, why := c.draining, c.deadlineWhy
 	c.mu.Unlock()
 	var pe *protoError
 	switch {
 	case draining || c.ctx.Err() != nil:
 		// We closed it, or it was aborted.
-	case errors.Is(err, os.ErrDeadlineExceeded) && c.deadlineWhy == whyIdle:
+	case errors.Is(err, os.ErrDeadlineExceeded) && why == whyIdle:
 		c.log.Debug("idle connection closed", "idle_timeout", c.srv.IdleTimeout)
-	case errors.Is(err, os.ErrDeadlineExceeded) && c.deadlineWhy == whyParams:
+	case errors.Is(err, os.ErrDeadlineExceeded) && why == whyParams:
 		c.log.Warn("closing connection: request params not complete in time", "params_timeout", c.srv.ParamsTimeout)
 	case errors.As(err, &pe), errors.Is(err, errBadVersion), errors.Is(err, errPairs),
 		errors.Is(err, io.ErrUnexpectedEOF):
@@ -195,18 +194,26 @@ func (c *conn) readLoop() error {
 	}
 }
 
-// armDeadline sets the read deadline the connection's state calls for: an
-// idle connection must send a complete record within IdleTimeout, and a
-// request must complete its PARAMS within ParamsTimeout of its BEGIN. A
-// connection whose requests are all running has none: a slow upload is
-// legitimate.
+// armDeadline sets the read deadline before the read loop waits for the
+// next record.
 func (c *conn) armDeadline() {
-	var when time.Time
-	why := ""
 	// Held while setting the deadline, so that a concurrent start of
-	// draining (under c.mu too) cannot be overwritten by a stale one.
+	// draining or end of a request (under c.mu too) cannot be overwritten
+	// by a stale one.
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.armDeadlineLocked()
+}
+
+// armDeadlineLocked sets the read deadline the connection's state calls
+// for: an idle connection must send a complete record within IdleTimeout,
+// and a request must complete its PARAMS within ParamsTimeout of its
+// BEGIN. A connection whose requests are all running has none: a slow
+// upload is legitimate. Besides the read loop, finish calls it, as the end
+// of a request may leave the connection idle.
+func (c *conn) armDeadlineLocked() {
+	var when time.Time
+	why := ""
 	if c.draining {
 		when, why = c.lingerUntil, "linger"
 	} else if c.active == 0 {
@@ -227,262 +234,6 @@ func (c *conn) armDeadline() {
 	}
 	c.deadline, c.deadlineWhy = when, why
 	c.rwc.SetReadDeadline(when)
-}
-
-func (c *conn) dispatch(rec Record) error {
-	c.mu.Lock()
-	draining := c.draining
-	c.mu.Unlock()
-	if draining {
-		return errDrain
-	}
-	if rec.ID == 0 {
-		return c.management(rec)
-	}
-	switch rec.Type {
-	case TypeBeginRequest:
-		return c.begin(rec)
-	case TypeAbortRequest:
-		return c.abortRequest(rec.ID)
-	case TypeParams:
-		return c.params(rec)
-	case TypeStdin, TypeData:
-		return c.input(rec)
-	}
-	return malformed("unexpected %s record for request %d", rec.Type, rec.ID)
-}
-
-func (c *conn) management(rec Record) error {
-	if !rec.Type.isManagement() {
-		return malformed("%s record on request ID 0", rec.Type)
-	}
-	if rec.Type != TypeGetValues {
-		c.writeBytes(AppendUnknownType(nil, rec.Type))
-		return nil
-	}
-	var reply []byte
-	err := eachPair(rec.Content, func(name, _ []byte) {
-		var v int
-		switch string(name) {
-		case MaxConnsName:
-			v = c.srv.MaxConns
-		case MaxReqsName:
-			v = c.srv.MaxReqs
-		case MpxsConnsName:
-			v = 1
-		default:
-			return
-		}
-		if v <= 0 {
-			// Unlimited; request IDs are 16 bits, so this is as good as any.
-			v = 65535
-		}
-		reply = AppendPair(reply, string(name), strconv.Itoa(v))
-	})
-	if err != nil {
-		return malformed("GET_VALUES: %v", err)
-	}
-	if len(reply) > MaxContent {
-		// Only a client asking for the same names thousands of times gets here.
-		return malformed("GET_VALUES asks for too much")
-	}
-	c.writeBytes(AppendRecord(nil, TypeGetValuesResult, 0, reply))
-	return nil
-}
-
-func (c *conn) begin(rec Record) error {
-	role, flags, err := ParseBeginRequest(rec.Content)
-	if err != nil {
-		return malformed("request %d: %v", rec.ID, err)
-	}
-	id, keepConn := rec.ID, flags&FlagKeepConn != 0
-	c.mu.Lock()
-	if old := c.reqs[id]; old != nil && old.state != reqFinished {
-		c.mu.Unlock()
-		return malformed("BEGIN_REQUEST for active request %d", id)
-	}
-	var status ProtocolStatus
-	switch {
-	case role < RoleResponder || role > RoleFilter:
-		status = StatusUnknownRole
-	case c.srv.shuttingDown.Load() || !c.srv.acquireReq():
-		status = StatusOverloaded
-	default:
-		c.reqs[id] = c.newRequest(id, role, keepConn)
-		c.active++
-		c.mu.Unlock()
-		return nil
-	}
-	// Rejected: remember the ID so the PARAMS and STDIN the client already
-	// sent are dropped quietly.
-	c.reqs[id] = &request{id: id, role: role, keepConn: keepConn, state: reqFinished}
-	drain := c.endedLocked(keepConn)
-	c.mu.Unlock()
-	c.writeBytes(AppendEndRequest(nil, id, EndRequest{ProtocolStatus: status}))
-	if drain {
-		c.lingerClose()
-	}
-	return nil
-}
-
-func (c *conn) newRequest(id uint16, role Role, keepConn bool) *request {
-	r := &request{id: id, role: role, keepConn: keepConn, begun: time.Now()}
-	r.ctx, r.cancel = context.WithCancelCause(c.ctx)
-	limit := c.srv.maxBodyBuffer()
-	r.stdin = newInStream(r.ctx, limit, role == RoleAuthorizer)
-	if role == RoleFilter {
-		r.data = newInStream(r.ctx, limit, false)
-	}
-	r.stdout = outStream{c: c, r: r, typ: TypeStdout}
-	r.stderr = outStream{c: c, r: r, typ: TypeStderr}
-	return r
-}
-
-// endedLocked records that a request without an active handler has got (or
-// is about to get) its END_REQUEST, and reports whether the connection
-// should now close. It sets draining in that case, so no new request starts.
-func (c *conn) endedLocked(keepConn bool) bool {
-	if !keepConn {
-		c.closeWhenIdle = true
-	}
-	if c.active == 0 && !c.draining && (c.closeWhenIdle || c.srv.shuttingDown.Load()) {
-		c.draining = true
-		c.lingerUntil = time.Now().Add(lingerTimeout)
-		return true
-	}
-	return false
-}
-
-func (c *conn) abortRequest(id uint16) error {
-	c.mu.Lock()
-	r := c.reqs[id]
-	if r == nil || r.state == reqFinished {
-		// The abort crossed our END_REQUEST.
-		c.mu.Unlock()
-		return nil
-	}
-	if r.state == reqRunning {
-		c.mu.Unlock()
-		r.cancel(ErrAborted)
-		return nil
-	}
-	// No handler yet: the request ends here.
-	r.params = nil
-	r.state = reqFinished
-	r.cancel(ErrAborted)
-	c.active--
-	c.srv.releaseReq()
-	drain := c.endedLocked(r.keepConn)
-	c.mu.Unlock()
-	c.writeBytes(AppendEndRequest(nil, id, EndRequest{ProtocolStatus: StatusRequestComplete}))
-	if drain {
-		c.lingerClose()
-	}
-	return nil
-}
-
-func (c *conn) params(rec Record) error {
-	c.mu.Lock()
-	r := c.reqs[rec.ID]
-	var state reqState
-	if r != nil {
-		state = r.state
-	}
-	c.mu.Unlock()
-	switch {
-	case r == nil:
-		return malformed("PARAMS for request %d, which was never begun", rec.ID)
-	case state == reqFinished:
-		return nil
-	case state == reqRunning:
-		return malformed("PARAMS after the end of the PARAMS stream of request %d", rec.ID)
-	}
-	if len(rec.Content) > 0 {
-		if max := c.srv.maxParamsBytes(); len(r.params)+len(rec.Content) > max {
-			return malformed("PARAMS of request %d exceed %d bytes", rec.ID, max)
-		}
-		r.params = append(r.params, rec.Content...)
-		return nil
-	}
-	params := make(map[string]string)
-	count, maxCount := 0, c.srv.maxParamCount()
-	err := eachPair(r.params, func(name, value []byte) {
-		if count++; count <= maxCount {
-			params[string(name)] = string(value)
-		}
-	})
-	if err != nil {
-		return malformed("PARAMS of request %d: %v", rec.ID, err)
-	}
-	if count > maxCount {
-		return malformed("PARAMS of request %d: %d name-value pairs, more than %d", rec.ID, count, maxCount)
-	}
-	r.params = nil
-	req := &Request{
-		ID:         r.id,
-		Role:       r.role,
-		KeepConn:   r.keepConn,
-		Params:     params,
-		Stdin:      r.stdin,
-		Stdout:     &r.stdout,
-		Stderr:     &r.stderr,
-		LocalAddr:  c.rwc.LocalAddr(),
-		RemoteAddr: c.rwc.RemoteAddr(),
-	}
-	if r.data != nil {
-		req.Data = r.data
-	}
-	c.mu.Lock()
-	r.state = reqRunning
-	c.mu.Unlock()
-	c.handlers.Add(1)
-	go c.run(r, req)
-	return nil
-}
-
-func (c *conn) input(rec Record) error {
-	c.mu.Lock()
-	r := c.reqs[rec.ID]
-	if r == nil {
-		c.mu.Unlock()
-		return malformed("%s for request %d, which was never begun", rec.Type, rec.ID)
-	}
-	if r.state == reqParams {
-		c.mu.Unlock()
-		return malformed("%s before the end of PARAMS of request %d", rec.Type, rec.ID)
-	}
-	s := r.stdin
-	if rec.Type == TypeData {
-		s = r.data
-	}
-	if len(rec.Content) == 0 {
-		if rec.Type == TypeStdin {
-			r.stdinDone = true
-		} else {
-			r.dataDone = true
-		}
-	}
-	if r.state == reqFinished {
-		if r.inputDone() {
-			delete(c.reqs, rec.ID)
-		}
-		c.mu.Unlock()
-		return nil
-	}
-	c.mu.Unlock()
-	if s == nil {
-		// DATA for a role that has no DATA stream.
-		return nil
-	}
-	if rec.Type == TypeData && !r.stdinDone {
-		// Pushing DATA while the handler waits for the end of STDIN could
-		// wedge the read loop.
-		return malformed("DATA before the end of STDIN of request %d", rec.ID)
-	}
-	if !s.push(c.ctx.Done(), c.stall, rec.Content) {
-		return context.Cause(c.ctx)
-	}
-	return nil
 }
 
 // run is the goroutine of one request's handler.
@@ -512,6 +263,12 @@ func (c *conn) finish(r *request, appStatus uint32) {
 	c.active--
 	c.srv.releaseReq()
 	drain := c.endedLocked(r.keepConn)
+	if !drain {
+		// The read loop may already wait for the next record, under the
+		// deadline it set while this request ran (none): if the
+		// connection is idle now, IdleTimeout starts here.
+		c.armDeadlineLocked()
+	}
 	c.mu.Unlock()
 
 	// What Delay kept back goes out with the ends of the streams and

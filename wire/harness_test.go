@@ -246,14 +246,20 @@ func (c *rawConn) responses(n int) map[uint16]*response {
 // record or a timeout comes first.
 func (c *rawConn) expectEOF() {
 	c.t.Helper()
-	c.SetReadDeadline(time.Now().Add(waitTimeout))
+	c.expectEOFWithin(waitTimeout)
+}
+
+// expectEOFWithin is expectEOF with a deadline of d.
+func (c *rawConn) expectEOFWithin(d time.Duration) {
+	c.t.Helper()
+	c.SetReadDeadline(time.Now().Add(d))
 	b, err := c.br.ReadByte()
 	if err == nil {
 		c.t.Fatalf("got byte %#x, want EOF", b)
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		c.t.Fatal("got a timeout, want EOF")
+		c.t.Fatalf("got no EOF within %s, want the server to close the connection", d)
 	}
 }
 
@@ -322,4 +328,43 @@ func blockUntilCancelled(causes chan<- error) Handler {
 		causes <- context.Cause(ctx)
 		return 0
 	})
+}
+
+// readWatchConn counts the Reads in progress on a connection, so that a
+// test can tell when the read loop waits for a record that is not coming.
+type readWatchConn struct {
+	net.Conn
+	reading atomic.Int32
+}
+
+func (c *readWatchConn) Read(p []byte) (int, error) {
+	c.reading.Add(1)
+	defer c.reading.Add(-1)
+	return c.Conn.Read(p)
+}
+
+// connPair returns both ends of a fresh unix socket connection, closed when
+// the test ends.
+func connPair(t *testing.T) (client, server net.Conn) {
+	t.Helper()
+	ln := listenUnix(t)
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			t.Errorf("accept: %v", err)
+		}
+		accepted <- c
+	}()
+	client, err := net.Dial("unix", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	server = recv(t, "the accepted connection", accepted)
+	if server == nil {
+		t.FailNow()
+	}
+	t.Cleanup(func() { server.Close() })
+	return client, server
 }

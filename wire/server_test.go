@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
 )
 
 // TestResponseBytes pins the exact bytes of a response: the data, the empty
@@ -778,6 +781,54 @@ func TestIdleTimeout(t *testing.T) {
 	resp := busy.responses(1)
 	if resp[1] == nil || resp[1].end.ProtocolStatus != StatusRequestComplete {
 		t.Fatalf("busy connection: got %+v, want its request completed", resp[1])
+	}
+}
+
+// TestIdleTimeoutAfterKeepConnRequest: the read loop armed the idle
+// deadline only before it waited for the next record; a request that came
+// in one write was still running then, and nothing armed it once the
+// request finished, so the idle connection stayed open for ever.
+func TestIdleTimeoutAfterKeepConnRequest(t *testing.T) {
+	checkNoLeak(t)
+	const idle = 200 * time.Millisecond
+	stdinRead, release := make(chan struct{}), make(chan struct{})
+	logs := &syncBuffer{}
+	srv := &Server{
+		Handler: HandlerFunc(func(ctx context.Context, req *Request) uint32 {
+			io.Copy(io.Discard, req.Stdin)
+			close(stdinRead)
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+			return 0
+		}),
+		IdleTimeout: idle,
+		Logger:      hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Debug}),
+	}
+	cc, sc := connPair(t)
+	watched := &readWatchConn{Conn: sc}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		srv.ServeConn(context.Background(), watched)
+	}()
+	t.Cleanup(func() {
+		srv.Close()
+		recv(t, "ServeConn to return", served)
+	})
+	c := &rawConn{t: t, Conn: cc, br: bufio.NewReader(cc)}
+	c.send(begin(1, RoleResponder, true), rawRec(TypeStdin, 1, nil, 0))
+	recv(t, "the handler to read its stdin", stdinRead)
+	// Every byte sent is read: a Read in progress waits for the next record.
+	waitFor(t, "the read loop to wait for the next record", func() bool { return watched.reading.Load() == 1 })
+	close(release)
+	if r := c.responses(1)[1]; r.end != (EndRequest{}) {
+		t.Fatalf("got %+v, want {0 REQUEST_COMPLETE}", r.end)
+	}
+	c.expectEOFWithin(idle + 5*time.Second)
+	if got := logs.lines("idle connection closed"); len(got) != 1 {
+		t.Errorf("got log %q, want one idle line", got)
 	}
 }
 
