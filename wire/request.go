@@ -15,21 +15,56 @@ type Request struct {
 	KeepConn bool
 	// Params holds the PARAMS stream; for a name sent twice the last value wins.
 	Params map[string]string
-	// Stdin is the FCGI_STDIN stream as it arrives: io.EOF after its empty
-	// record, the cancellation cause once the request's context is
-	// cancelled. For AUTHORIZER it is at EOF at once.
-	Stdin io.Reader
+	// Stdin is the FCGI_STDIN stream. For AUTHORIZER it is at EOF at once.
+	Stdin Input
 	// Data is the FCGI_DATA stream of a FILTER request, nil for other roles.
-	Data io.Reader
-	// Stdout sends each Write at once as FCGI_STDOUT records, without
-	// copying. Stdout and Stderr may be used from different goroutines at
-	// the same time. Writes fail once the request's context is cancelled,
-	// and after the handler returned.
-	Stdout io.Writer
-	// Stderr sends each Write at once as FCGI_STDERR records.
-	Stderr     io.Writer
+	Data Input
+	// Stdout sends FCGI_STDOUT records. Stdout and Stderr may be used from
+	// different goroutines at the same time.
+	Stdout Output
+	// Stderr sends FCGI_STDERR records.
+	Stderr     Output
 	LocalAddr  net.Addr
 	RemoteAddr net.Addr
+}
+
+// Input is a request's input stream (FCGI_STDIN, FCGI_DATA) as the
+// connection's read loop fills it. Read returns the data queued so far,
+// io.EOF after the stream's empty record, and the cancellation cause once
+// the request's context is cancelled.
+type Input interface {
+	io.Reader
+	// AtEOF reports whether the whole stream has arrived and been read:
+	// the next Read returns io.EOF. A handler that sees it before starting
+	// a program can give it no input rather than a pipe it would close at
+	// once; a false answer promises nothing, as the empty record may yet
+	// come.
+	AtEOF() bool
+	// CloseRead tells the stream that its reader wants no more of it: a
+	// Read waiting for data returns ErrStreamClosed at once, and queued and
+	// future data are dropped, so the connection's read loop never waits
+	// on this stream again. A handler uses it when its consumer (a script)
+	// has gone while the web server may still be sending, or may never
+	// send, the rest. It always returns nil.
+	CloseRead() error
+}
+
+// Output is a request's output stream (FCGI_STDOUT, FCGI_STDERR). Write
+// sends what Delay kept back, then p, at once as records in a single
+// write, without copying p; an empty p sends nothing, as an empty record
+// would end the stream. Write and Delay fail once the request's context is
+// cancelled (with its cause), and after the handler returned.
+type Output interface {
+	io.Writer
+	// Delay is Write for output that may wait up to d to leave with what
+	// follows it: a copy of p waits to go out in the same write as the
+	// next Write or, when the handler returns, the stream's end and
+	// END_REQUEST. A handler uses it for output that may well be the last
+	// (a CGI script's short read before it exits): the client then wakes
+	// once for the whole response instead of twice. Once d has passed the
+	// bytes go out alone, so output followed by silence is late by d at
+	// most. d <= 0 makes it Write.
+	Delay(p []byte, d time.Duration) (int, error)
 }
 
 // Handler serves FastCGI requests.

@@ -23,17 +23,17 @@ type chunk struct {
 
 var chunkBufs = sync.Pool{New: func() any { b := make([]byte, 0, MaxContent); return &b }}
 
-// inStream is an input stream (STDIN or DATA) of one request: the
-// connection's read loop pushes chunks, the handler reads them. Unlike an
-// io.Pipe the read loop does not wait for the handler as long as the queue
-// has room, so a slow request does not stall the others on its connection.
+// inStream is the Input of one request's STDIN or DATA: the connection's
+// read loop pushes chunks, the handler reads them. Unlike an io.Pipe the
+// read loop does not wait for the handler as long as the queue has room,
+// so a slow request does not stall the others on its connection.
 type inStream struct {
 	ctx   context.Context // the request's: its end makes Read fail and push discard
 	limit int             // queued bytes past which push waits
 
 	mu     sync.Mutex
 	chunks []chunk // queued data; chunks[0] is partly read
-	queued int     // bytes in chunks
+	queued int     // unread bytes in chunks
 	eof    bool    // the empty record arrived
 	gone   bool    // the handler returned: drop everything
 
@@ -58,8 +58,9 @@ func signal(ch chan struct{}) {
 	}
 }
 
-// Read returns queued data, io.EOF after the stream's empty record, and the
-// request's cancellation cause once it is cancelled.
+var _ Input = (*inStream)(nil)
+
+// Read implements Input.
 func (s *inStream) Read(p []byte) (int, error) {
 	for {
 		s.mu.Lock()
@@ -125,9 +126,7 @@ func (s *inStream) push(connDone <-chan struct{}, stalled func() (unstall func()
 		case s.queued == 0 || s.queued+len(b) <= s.limit:
 			// An empty queue takes any record: a limit below one record's
 			// size must not wedge the stream.
-			bp := chunkBufs.Get().(*[]byte)
-			s.chunks = append(s.chunks, chunk{buf: bp, data: append((*bp)[:0], b...)})
-			s.queued += len(b)
+			s.appendLocked(b)
 		default:
 			s.mu.Unlock()
 			if unstall == nil && stalled != nil {
@@ -148,10 +147,26 @@ func (s *inStream) push(connDone <-chan struct{}, stalled func() (unstall func()
 	}
 }
 
-// AtEOF reports whether the whole stream has arrived and been read: the
-// next Read returns io.EOF. A handler that sees it before starting a
-// program can give it no input rather than a pipe it would close at once;
-// a false answer promises nothing, as the empty record may yet come.
+// appendLocked copies b into the free room of the last buffer, then into a
+// fresh one. Records of a byte each (nginx forwarding a slow client's body
+// unbuffered) thus fill buffers instead of taking 64 KiB each: every buffer
+// but the first and the last is full of unread data, so what the stream
+// holds stays below queued + 2*MaxContent.
+func (s *inStream) appendLocked(b []byte) {
+	s.queued += len(b)
+	if n := len(s.chunks); n > 0 {
+		tail := &s.chunks[n-1]
+		k := min(len(b), cap(tail.data)-len(tail.data))
+		tail.data = append(tail.data, b[:k]...)
+		b = b[k:]
+	}
+	if len(b) > 0 {
+		bp := chunkBufs.Get().(*[]byte)
+		s.chunks = append(s.chunks, chunk{buf: bp, data: append((*bp)[:0], b...)})
+	}
+}
+
+// AtEOF implements Input.
 func (s *inStream) AtEOF() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -161,11 +176,7 @@ func (s *inStream) AtEOF() bool {
 // ErrStreamClosed is what Read returns after CloseRead.
 var ErrStreamClosed = errors.New("wire: input stream closed by its reader")
 
-// CloseRead tells the stream that its reader wants no more of it: a Read
-// waiting for data returns ErrStreamClosed at once, and queued and future
-// data are dropped, so the connection's read loop never waits on this
-// stream again. A handler uses it when its consumer (a script) has gone
-// while the web server may still be sending, or may never send, the rest.
+// CloseRead implements Input.
 func (s *inStream) CloseRead() error {
 	s.close()
 	signal(s.readable)
@@ -185,9 +196,10 @@ func (s *inStream) close() {
 	s.mu.Unlock()
 }
 
-// outStream is a request's STDOUT or STDERR. Each Write becomes records at
-// once, written with a single writev and without copying the payload;
-// Delay keeps a piece back to go out together with what follows it.
+// outStream is the Output of a request's STDOUT or STDERR. Each Write
+// becomes records at once, written with a single writev and without
+// copying the payload; Delay keeps a copy back to go out together with
+// what follows it.
 type outStream struct {
 	c   *conn
 	r   *request
@@ -206,15 +218,12 @@ type outStream struct {
 
 var errStreamClosed = errors.New("wire: write after the handler returned")
 
+var _ Output = (*outStream)(nil)
+
+// Write implements Output.
 func (w *outStream) Write(p []byte) (int, error) { return w.put(p, 0) }
 
-// Delay sends p like Write, but not at once: a copy waits, for at most d,
-// to leave in the same write as what follows it on this stream, the next
-// Write or, when the handler returns, the stream's end and END_REQUEST.
-// A handler uses it for output that may well be the last (a CGI script's
-// short read before it exits): the client then wakes once for the whole
-// response instead of twice. Once d has passed the bytes go out alone, so
-// output followed by silence is late by d at most.
+// Delay implements Output.
 func (w *outStream) Delay(p []byte, d time.Duration) (int, error) { return w.put(p, d) }
 
 // put sends p, with what Delay kept back before it, now (d <= 0) or within
