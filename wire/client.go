@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"sync"
 	"time"
@@ -39,20 +38,6 @@ type Client struct {
 	// bg waits for the body senders; one may outlive its Do while blocked
 	// in a Read of the request body. Close unblocks their writes.
 	bg sync.WaitGroup
-}
-
-type clientReq struct {
-	end chan EndRequest // cap 1, sent by the read loop
-	// refs keeps the request ID taken until both END_REQUEST arrived and
-	// the body sender stopped, so no stray STDIN can reach a later request
-	// with the same ID. Guarded by Client.mu.
-	refs int
-
-	mu        sync.Mutex // held while output is written, so Do can stop it
-	stdout    io.Writer
-	stderr    io.Writer
-	werr      error // first failure of stdout or stderr
-	abandoned bool  // Do returned: drop output
 }
 
 type valuesResult struct {
@@ -153,8 +138,8 @@ func (c *Client) dispatch(rec Record) error {
 	}
 	c.mu.Lock()
 	r := c.reqs[rec.ID]
-	if r != nil && rec.Type == TypeEndRequest {
-		c.releaseLocked(rec.ID, r)
+	if r != nil && rec.Type == TypeEndRequest && !c.replyLocked(r) {
+		r = nil // a second END_REQUEST: the first ended the request
 	}
 	c.mu.Unlock()
 	if r == nil {
@@ -184,18 +169,35 @@ func (c *Client) dispatch(rec Record) error {
 	return nil
 }
 
-func (c *Client) releaseLocked(id uint16, r *clientReq) {
+// releaseLocked drops one reference to r's ID; the last frees the ID.
+func (c *Client) releaseLocked(r *clientReq) {
 	if r.refs--; r.refs == 0 {
-		delete(c.reqs, id)
+		delete(c.reqs, r.id)
 	}
 }
 
-// register assigns a free request ID to r.
-func (c *Client) register(r *clientReq) (uint16, error) {
+// replyLocked drops the reply's reference to r's ID, once: it reports
+// false if it was dropped already, by an earlier END_REQUEST (a server
+// may send two) or by Do, whose head could not be sent.
+func (c *Client) replyLocked(r *clientReq) bool {
+	if r.replied {
+		return false
+	}
+	r.replied = true
+	c.releaseLocked(r)
+	return true
+}
+
+// register assigns a free request ID to r, with a reference for the reply
+// and, if body, one for the body sender, whose goroutine it adds to bg:
+// the caller then starts it or calls bg.Done. Both are taken before the
+// head leaves, as the reply (and the connection's end) may be read before
+// Do goes on: a reference taken after would follow the reply's release.
+func (c *Client) register(r *clientReq, body bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.err != nil {
-		return 0, c.connErr()
+		return c.connErr()
 	}
 	for range 65535 {
 		c.nextID++
@@ -203,12 +205,18 @@ func (c *Client) register(r *clientReq) (uint16, error) {
 			c.nextID = 1
 		}
 		if _, busy := c.reqs[c.nextID]; !busy {
-			r.refs = 1
-			c.reqs[c.nextID] = r
-			return c.nextID, nil
+			r.id, r.refs = c.nextID, 1
+			if body {
+				r.refs++
+				// Under mu while the read loop runs, so it happens before
+				// Close's Wait.
+				c.bg.Add(1)
+			}
+			c.reqs[r.id] = r
+			return nil
 		}
 	}
-	return 0, errNoIDs
+	return errNoIDs
 }
 
 // write writes all of bufs; a failure closes the connection, which ends
@@ -223,201 +231,6 @@ func (c *Client) writeLocked(bufs net.Buffers) error {
 	if _, err := bufs.WriteTo(c.rwc); err != nil {
 		_ = c.rwc.Close()
 		return err
-	}
-	return nil
-}
-
-// ClientRequest is one request for Client.Do.
-type ClientRequest struct {
-	Role     Role // 0 means RoleResponder
-	KeepConn bool
-	// Params are sent in order, packed into PARAMS records of up to 65535
-	// bytes.
-	Params []Pair
-	// Stdin is streamed as FCGI_STDIN records while the response is read.
-	// nil means an empty body.
-	Stdin io.Reader
-	// Data is streamed as FCGI_DATA records after Stdin (FILTER).
-	Data io.Reader
-}
-
-// Do sends one request and copies FCGI_STDOUT to stdout and FCGI_STDERR to
-// stderr (nil discards) as they arrive. Concurrent calls multiplex on the
-// connection.
-//
-// If ctx is cancelled, Do sends FCGI_ABORT_REQUEST, waits up to 5 s for
-// END_REQUEST and returns ctx.Err(). It returns an error if the connection
-// ends before END_REQUEST, or if writing stdout or stderr fails.
-//
-// Do does not wait for a Read of req.Stdin or req.Data in progress when the
-// response ends: that Read may still return after Do, and its data is
-// dropped. The request ID stays reserved until then, and Close waits for it.
-func (c *Client) Do(ctx context.Context, req *ClientRequest, stdout, stderr io.Writer) (EndRequest, error) {
-	if stdout == nil {
-		stdout = io.Discard
-	}
-	if stderr == nil {
-		stderr = io.Discard
-	}
-	r := &clientReq{end: make(chan EndRequest, 1), stdout: stdout, stderr: stderr}
-	id, err := c.register(r)
-	if err != nil {
-		return EndRequest{}, err
-	}
-	role := req.Role
-	if role == 0 {
-		role = RoleResponder
-	}
-	var flags uint8
-	if req.KeepConn {
-		flags = FlagKeepConn
-	}
-	head := AppendRequestHead(nil, id, role, flags, req.Params)
-	body := req.Stdin != nil || (role == RoleFilter && req.Data != nil)
-	if !body {
-		head = AppendRecord(head, TypeStdin, id, nil)
-		if role == RoleFilter {
-			head = AppendRecord(head, TypeData, id, nil)
-		}
-	}
-	if err := c.write(net.Buffers{head}); err != nil {
-		c.mu.Lock()
-		delete(c.reqs, id)
-		c.mu.Unlock()
-		return EndRequest{}, fmt.Errorf("wire: sending request: %w", err)
-	}
-
-	stopBody := make(chan struct{})
-	var bodyCh chan error // nil once the sender's result is taken
-	if body {
-		bodyCh = make(chan error, 1)
-		// Add under mu while the read loop runs, so it happens before
-		// Close's Wait.
-		c.mu.Lock()
-		if c.err != nil {
-			c.mu.Unlock()
-			return EndRequest{}, c.connErr()
-		}
-		c.bg.Add(1)
-		r.refs++
-		c.mu.Unlock()
-		go func() {
-			defer c.bg.Done()
-			bodyCh <- c.sendBody(id, role, req, stopBody)
-			c.mu.Lock()
-			c.releaseLocked(id, r)
-			c.mu.Unlock()
-		}()
-	}
-	// finish stops the body sender (at its next Read) and the output.
-	finish := func() {
-		close(stopBody)
-		r.mu.Lock()
-		r.abandoned = true
-		r.mu.Unlock()
-	}
-	outErr := func() error {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		return r.werr
-	}
-
-	var cause error
-	for cause == nil {
-		select {
-		case e := <-r.end:
-			finish()
-			return e, outErr()
-		case err := <-bodyCh:
-			bodyCh = nil
-			if err != nil {
-				cause = fmt.Errorf("wire: reading request body: %w", err)
-			}
-		case <-ctx.Done():
-			cause = ctx.Err()
-		case <-c.done:
-			select {
-			case e := <-r.end:
-				finish()
-				return e, outErr()
-			default:
-			}
-			finish()
-			return EndRequest{}, c.connErr()
-		}
-	}
-
-	// Aborted: tell the server, then give it abortWait to finish. The
-	// ABORT is written from its own goroutine: the write lock may be held
-	// by a body write that a server no longer reading will never finish.
-	t := time.NewTimer(abortWait)
-	defer t.Stop()
-	c.mu.Lock()
-	c.bg.Add(1)
-	c.mu.Unlock()
-	go func() {
-		defer c.bg.Done()
-		_ = c.write(net.Buffers{AppendRecord(nil, TypeAbortRequest, id, nil)})
-	}()
-	var e EndRequest
-	select {
-	case e = <-r.end:
-	case <-c.done:
-		select {
-		case e = <-r.end:
-		default:
-		}
-	case <-t.C:
-		// No answer, maybe not even the ABORT sent: the connection is
-		// wedged. Closing it is the abort every server understands, and
-		// it releases the blocked writes.
-		_ = c.rwc.Close()
-	}
-	finish()
-	return e, cause
-}
-
-// sendBody streams req.Stdin then, for FILTER, req.Data, each ended by its
-// empty record. It stops early once stop closes.
-func (c *Client) sendBody(id uint16, role Role, req *ClientRequest, stop <-chan struct{}) error {
-	buf := make([]byte, MaxContent)
-	var hdr [headerLen]byte
-	streams := []struct {
-		t RecType
-		r io.Reader
-	}{{TypeStdin, req.Stdin}}
-	if role == RoleFilter {
-		streams = append(streams, struct {
-			t RecType
-			r io.Reader
-		}{TypeData, req.Data})
-	}
-	for _, s := range streams {
-		for s.r != nil {
-			n, err := s.r.Read(buf)
-			select {
-			case <-stop:
-				return nil
-			default:
-			}
-			if n > 0 {
-				pad := padLen(n)
-				putHeader(hdr[:], s.t, id, n, pad)
-				if werr := c.write(net.Buffers{hdr[:], buf[:n], zeros[:pad]}); werr != nil {
-					return nil // the read loop reports the dead connection
-				}
-			}
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				return err
-			}
-		}
-		putHeader(hdr[:], s.t, id, 0, 0)
-		if c.write(net.Buffers{hdr[:]}) != nil {
-			return nil
-		}
 	}
 	return nil
 }
