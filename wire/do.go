@@ -159,13 +159,20 @@ func (c *Client) abort(r *clientReq) EndRequest {
 	// The ABORT is written from its own goroutine: the write lock may be
 	// held by a body write that a server no longer reading will never
 	// finish.
+	// Added under mu only while the read loop runs, so that it happens
+	// before Close's Wait; a connection that has ended needs no ABORT.
 	c.mu.Lock()
-	c.bg.Add(1)
+	ended := c.err != nil
+	if !ended {
+		c.bg.Add(1)
+	}
 	c.mu.Unlock()
-	go func() {
-		defer c.bg.Done()
-		_ = c.write(net.Buffers{AppendRecord(nil, TypeAbortRequest, r.id, nil)})
-	}()
+	if !ended {
+		go func() {
+			defer c.bg.Done()
+			_ = c.write(net.Buffers{AppendRecord(nil, TypeAbortRequest, r.id, nil)})
+		}()
+	}
 	var e EndRequest
 	select {
 	case e = <-r.end:
