@@ -29,6 +29,8 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/fcgi-wrap/fcgi-wrap/internal/testutil"
 )
 
 func init() {
@@ -157,22 +159,25 @@ func cmdWebServer(ts *testscript.TestScript, neg bool, args []string) {
 	}()
 	ts.Defer(func() { stopServer(pid, done) })
 
-	end := time.Now().Add(deadline)
-	for {
+	exited := false
+	accepting := testutil.Poll(testutil.Deadline, func() bool {
 		select {
 		case <-done:
-			ts.Fatalf("%s exited at start:\n%s", args[0], readTail(conf+".out"))
+			exited = true
+			return true
 		default:
 		}
 		c, err := net.DialTimeout("tcp", args[2], time.Second)
 		if err == nil {
 			c.Close()
-			return
 		}
-		if time.Now().After(end) {
-			ts.Fatalf("%s does not accept on %s after %s:\n%s", args[0], args[2], deadline, readTail(conf+".out"))
-		}
-		time.Sleep(10 * time.Millisecond)
+		return err == nil
+	})
+	switch {
+	case exited:
+		ts.Fatalf("%s exited at start:\n%s", args[0], readTail(conf+".out"))
+	case !accepting:
+		ts.Fatalf("%s does not accept on %s after %s:\n%s", args[0], args[2], testutil.Deadline, readTail(conf+".out"))
 	}
 }
 
@@ -210,7 +215,7 @@ func stopServer(pid int, done <-chan struct{}) {
 	syscall.Kill(pid, syscall.SIGTERM)
 	select {
 	case <-done:
-	case <-time.After(deadline):
+	case <-time.After(testutil.Deadline):
 		syscall.Kill(-pid, syscall.SIGKILL)
 		<-done
 	}
@@ -218,10 +223,7 @@ func stopServer(pid int, done <-chan struct{}) {
 		return
 	}
 	syscall.Kill(-pid, syscall.SIGTERM)
-	end := time.Now().Add(deadline)
-	for len(groupMembers(pid)) > 0 && time.Now().Before(end) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Poll(testutil.Deadline, func() bool { return len(groupMembers(pid)) == 0 })
 	syscall.Kill(-pid, syscall.SIGKILL)
 }
 
@@ -489,12 +491,8 @@ func cmdUnixConns(ts *testscript.TestScript, neg bool, args []string) {
 	want, err := strconv.Atoi(args[1])
 	ts.Check(err)
 	path := ts.MkAbs(args[0])
-	end := time.Now().Add(deadline)
-	for got := unixConns(path); got != want; got = unixConns(path) {
-		if time.Now().After(end) {
-			ts.Fatalf("%d connections to %s after %s, want %d", got, args[0], deadline, want)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !testutil.Poll(testutil.Deadline, func() bool { return unixConns(path) == want }) {
+		ts.Fatalf("%d connections to %s after %s, want %d", unixConns(path), args[0], testutil.Deadline, want)
 	}
 }
 

@@ -3,12 +3,10 @@ package main
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,10 +16,11 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/fcgi-wrap/fcgi-wrap/internal/daemon"
+	"github.com/fcgi-wrap/fcgi-wrap/internal/testutil"
+
 	"github.com/fcgi-wrap/fcgi-wrap/spawner"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files (the man page)")
 
 // The binary under test is this test binary: testscript re-executes it as
 // "fcgi-wrap" (and the helper commands) inside each script.
@@ -29,7 +28,6 @@ func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"fcgi-wrap":     main,
 		"sd-exec":       sdExecMain,
-		"with-slack":    withSlackMain,
 		"fcgi-wrap-env": envMain,
 		"sd-notify-log": notifyLogMain,
 		// Start re-executes the binary under this name to apply --rlimit.
@@ -90,17 +88,10 @@ func TestScripts(t *testing.T) {
 	})
 }
 
-// deadline bounds every wait in the scripts: long enough for a loaded CI
-// machine, short enough that a hang fails the test instead of the run.
-const deadline = 20 * time.Second
-
+// waitFor fails the script if ok does not hold within testutil.Deadline.
 func waitFor(ts *testscript.TestScript, what string, ok func() bool) {
-	end := time.Now().Add(deadline)
-	for !ok() {
-		if time.Now().After(end) {
-			ts.Fatalf("gave up after %s waiting for %s", deadline, what)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !testutil.Poll(testutil.Deadline, ok) {
+		ts.Fatalf("gave up after %s waiting for %s", testutil.Deadline, what)
 	}
 }
 
@@ -140,10 +131,10 @@ func cmdWaitSock(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 1 || neg {
 		ts.Fatalf("usage: waitsock URL")
 	}
-	addr, err := parseSocketURL(args[0])
+	addr, err := daemon.ParseSocketURL(args[0])
 	ts.Check(err)
 	waitFor(ts, "a listener on "+args[0], func() bool {
-		c, err := net.DialTimeout(addr.network, addr.address, time.Second)
+		c, err := net.DialTimeout(addr.Network, addr.Address, time.Second)
 		if err != nil {
 			return false
 		}
@@ -274,27 +265,6 @@ func sdExecMain() {
 	}
 	env := append(os.Environ(), "LISTEN_FDS=1", "LISTEN_FDNAMES=fcgi", "LISTEN_PID="+strconv.Itoa(os.Getpid()))
 	execOrExit("sd-exec", os.Args[2:], env)
-}
-
-// withSlackMain runs a command with the timer slack an operator would set
-// (systemd's TimerSlackNSec=): fcgi-wrap must take its slack from that.
-// usage: with-slack NANOSECONDS COMMAND ARGS...
-func withSlackMain() {
-	ns, err := 0, error(nil)
-	if len(os.Args) >= 3 {
-		ns, err = strconv.Atoi(os.Args[1])
-	}
-	if len(os.Args) < 3 || err != nil {
-		fmt.Fprintln(os.Stderr, "usage: with-slack NANOSECONDS COMMAND ARGS...")
-		os.Exit(2)
-	}
-	// The exec'ing thread's slack is the one the command starts with.
-	runtime.LockOSThread()
-	if err := spawner.SetTimerSlack(time.Duration(ns)); err != nil {
-		fmt.Fprintln(os.Stderr, "with-slack:", err)
-		os.Exit(1)
-	}
-	execOrExit("with-slack", os.Args[2:], os.Environ())
 }
 
 // execOrExit replaces this process with argv, found in PATH, or says why

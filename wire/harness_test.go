@@ -11,28 +11,20 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/fcgi-wrap/fcgi-wrap/internal/testutil"
 )
 
 // waitTimeout bounds every wait in these tests; a hang fails instead.
 const waitTimeout = 10 * time.Second
 
-// waitFor polls cond until it holds or waitTimeout passes.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
+// waitFor polls cond until it holds, or fails the test.
+var waitFor = testutil.WaitFor
 
 // recv receives from ch or fails after waitTimeout.
 func recv[T any](t testing.TB, what string, ch <-chan T) T {
@@ -47,22 +39,7 @@ func recv[T any](t testing.TB, what string, ch <-chan T) T {
 }
 
 // syncBuffer is a log sink that the test may read while the server writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer struct{ testutil.SyncBuffer }
 
 // lines returns the log lines that contain s.
 func (b *syncBuffer) lines(s string) []string {

@@ -1,13 +1,11 @@
-package main
+package cli
 
 import (
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"syscall"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/fcgi-wrap/fcgi-wrap/internal/daemon"
 )
 
 // checkCommand is `nginx -t` for fcgi-wrap: everything serve would refuse
@@ -34,52 +32,11 @@ func checkCommand() *cli.Command {
 func checkAction(c *cli.Context) error {
 	s, err := settingsFrom(c)
 	if err == nil {
-		err = checkSettings(s)
+		err = daemon.Check(s)
 	}
 	if err != nil {
 		return runtimeError("check failed: %v", err)
 	}
 	fmt.Fprintln(c.App.Writer, "fcgi-wrap: configuration ok")
 	return nil
-}
-
-// checkSettings looks at what settingsFrom cannot: the filesystem and the
-// user database as they are now.
-func checkSettings(s *settings) error {
-	var problems []error
-	for _, raw := range s.sockets {
-		addr, err := parseSocketURL(raw)
-		if err != nil {
-			problems = append(problems, err)
-			continue
-		}
-		if addr.network != "unix" {
-			continue
-		}
-		dir := filepath.Dir(addr.address)
-		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-			problems = append(problems, fmt.Errorf("socket %s: directory %s does not exist", raw, dir))
-		} else if err := syscall.Access(dir, 2 /* W_OK */); err != nil {
-			problems = append(problems, fmt.Errorf("socket %s: directory %s is not writable", raw, dir))
-		}
-		if fi, err := os.Lstat(addr.address); err == nil && fi.Mode()&os.ModeSocket == 0 {
-			problems = append(problems, fmt.Errorf("socket %s: the path exists and is not a socket", raw))
-		}
-	}
-	if s.socketOwner != "" {
-		if _, _, err := lookupOwner(s.socketOwner); err != nil {
-			problems = append(problems, fmt.Errorf("--socket-owner: %v", err))
-		}
-	}
-	if s.user != "" {
-		if _, _, _, err := lookupCredentials(s.user, s.group); err != nil {
-			problems = append(problems, err)
-		}
-	} else if s.group != "" {
-		problems = append(problems, errors.New("--group needs --user"))
-	}
-	if _, err := parseAllowed(s.allowFrom, os.Getenv("FCGI_WEB_SERVER_ADDRS")); err != nil {
-		problems = append(problems, err)
-	}
-	return errors.Join(problems...)
 }

@@ -1,19 +1,22 @@
-package main
+package cli
 
 import (
+	"flag"
 	"os"
 	"testing"
 )
 
+var update = flag.Bool("update", false, "rewrite golden files (the man page)")
+
 // TestManPage fails when man/fcgi-wrap.8 no longer matches the CLI, so the
-// page cannot drift from --help. `go test -run TestManPage -update .`
+// page cannot drift from --help. `go test -run TestManPage ./internal/cli -update`
 // rewrites it.
 func TestManPage(t *testing.T) {
-	got, err := newApp().ToManWithSection(8)
+	got, err := NewApp().ToManWithSection(8)
 	if err != nil {
 		t.Fatal(err)
 	}
-	const path = "man/fcgi-wrap.8"
+	const path = "../../man/fcgi-wrap.8"
 	if *update {
 		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
@@ -21,9 +24,9 @@ func TestManPage(t *testing.T) {
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("%v (run `go test -run TestManPage -update .` to create it)", err)
+		t.Fatalf("%v (run `go test -run TestManPage ./internal/cli -update` to create it)", err)
 	}
 	if got != string(want) {
-		t.Errorf("%s is stale: run `go test -run TestManPage -update .` and commit the result", path)
+		t.Errorf("%s is stale: run `go test -run TestManPage ./internal/cli -update` and commit the result", path)
 	}
 }

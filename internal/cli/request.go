@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bufio"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/fcgi-wrap/fcgi-wrap/internal/daemon"
 	"github.com/fcgi-wrap/fcgi-wrap/wire"
 )
 
@@ -76,7 +77,7 @@ func requestAction(c *cli.Context) error {
 	}
 	defer closeBody()
 
-	conn, err := dialSocket(ctx, c.String("connect"))
+	conn, err := daemon.Dial(ctx, c.String("connect"))
 	if err != nil {
 		return runtimeError("connect: %v", err)
 	}
@@ -116,7 +117,7 @@ func (f flushingWriter) Write(p []byte) (int, error) {
 }
 
 func getValues(ctx context.Context, url string) error {
-	conn, err := dialSocket(ctx, url)
+	conn, err := daemon.Dial(ctx, url)
 	if err != nil {
 		return runtimeError("connect: %v", err)
 	}

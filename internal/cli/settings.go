@@ -1,103 +1,55 @@
-package main
+package cli
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/fcgi-wrap/fcgi-wrap/cgienv"
-	"github.com/fcgi-wrap/fcgi-wrap/pool"
+	"github.com/fcgi-wrap/fcgi-wrap/internal/daemon"
+	"github.com/fcgi-wrap/fcgi-wrap/internal/gateway"
 	"github.com/fcgi-wrap/fcgi-wrap/spawner"
 )
 
-// settings is everything the serve command was told, checked and in the
-// types the packages want. A reload builds a new one and swaps it in, so a
-// request always sees one consistent set.
-type settings struct {
-	script string // absolute; "" lets the web server name the script
-
-	sockets     []string
-	socketMode  os.FileMode
-	socketOwner string
-	allowFrom   []string
-
-	stderrToLog, stderrToFCGI bool
-
-	resolve cgienv.ResolveOptions
-	env     cgienv.EnvPolicy
-	rlimits []spawner.Rlimit
-
-	pool            pool.Config
-	timeout         time.Duration // 0: none
-	headerTimeout   time.Duration // 0: none
-	killGrace       time.Duration
-	exitDrain       time.Duration
-	shutdownTimeout time.Duration
-	sendTimeout     time.Duration // 0: none
-
-	maxConns, maxReqs, maxParams int
-	maxParamCount                int
-	paramsTimeout, idleTimeout   time.Duration // 0: none
-	maxBody                      int64         // 0: no limit
-
-	user, group string
-	allowRoot   bool
-
-	logLevel, logFormat, logFile string
-	accessLog                    string
-	statusPath, pingPath         string
-	metricsListen                string
-	slowAfter                    time.Duration // 0: never
+// settingsFrom builds and checks the settings the serve and check
+// commands were given. A reload builds them again the same way.
+func settingsFrom(c *cli.Context) (*daemon.Settings, error) {
+	st, err := startupFrom(c)
+	if err != nil {
+		return nil, err
+	}
+	live, err := liveFrom(c, st.Script)
+	if err != nil {
+		return nil, err
+	}
+	return &daemon.Settings{Startup: *st, Live: *live}, nil
 }
 
-// minExitDrain is the shortest --exit-drain: long enough for a read to see
-// what a script left in its stdout pipe.
-const minExitDrain = 20 * time.Millisecond
-
-func settingsFrom(c *cli.Context) (*settings, error) {
-	s := &settings{
-		sockets:         c.StringSlice("socket"),
-		socketOwner:     c.String("socket-owner"),
-		allowFrom:       c.StringSlice("allow-from"),
-		killGrace:       c.Duration("kill-grace"),
-		timeout:         c.Duration("timeout"),
-		headerTimeout:   c.Duration("header-timeout"),
-		exitDrain:       c.Duration("exit-drain"),
-		shutdownTimeout: c.Duration("shutdown-timeout"),
-		sendTimeout:     c.Duration("send-timeout"),
-		maxConns:        c.Int("max-conns"),
-		maxReqs:         c.Int("max-reqs"),
-		maxParams:       c.Int("max-params"),
-		maxParamCount:   c.Int("max-param-count"),
-		paramsTimeout:   c.Duration("params-timeout"),
-		idleTimeout:     c.Duration("idle-timeout"),
-		maxBody:         c.Int64("max-body"),
-		user:            c.String("user"),
-		group:           c.String("group"),
-		allowRoot:       c.Bool("allow-root"),
-		logLevel:        c.String("log-level"),
-		logFormat:       c.String("log-format"),
-		logFile:         c.String("log-file"),
-		accessLog:       c.String("access-log"),
-		statusPath:      c.String("status-path"),
-		pingPath:        c.String("ping-path"),
-		metricsListen:   c.String("metrics-listen"),
-		slowAfter:       c.Duration("slow-after"),
-		pool: pool.Config{
-			Workers:      c.Int("workers"),
-			Queue:        c.Int("queue"),
-			QueueTimeout: c.Duration("queue-timeout"),
-		},
-	}
-
-	if s.pool.Workers == 0 {
-		s.pool.Workers = 4 * runtime.NumCPU()
+func startupFrom(c *cli.Context) (*daemon.Startup, error) {
+	st := &daemon.Startup{
+		Sockets:       c.StringSlice("socket"),
+		SocketOwner:   c.String("socket-owner"),
+		User:          c.String("user"),
+		Group:         c.String("group"),
+		AllowRoot:     c.Bool("allow-root"),
+		PidFile:       c.String("pid-file"),
+		LogFile:       c.String("log-file"),
+		LogFormat:     c.String("log-format"),
+		AccessLog:     c.String("access-log"),
+		MetricsListen: c.String("metrics-listen"),
+		MaxConns:      c.Int("max-conns"),
+		MaxReqs:       c.Int("max-reqs"),
+		MaxParams:     c.Int("max-params"),
+		MaxParamCount: c.Int("max-param-count"),
+		ParamsTimeout: c.Duration("params-timeout"),
+		IdleTimeout:   c.Duration("idle-timeout"),
+		SendTimeout:   c.Duration("send-timeout"),
 	}
 	switch c.NArg() {
 	case 0:
@@ -106,13 +58,12 @@ func settingsFrom(c *cli.Context) (*settings, error) {
 		if err != nil {
 			return nil, err
 		}
-		s.script = script
+		st.Script = script
 	default:
 		return nil, fmt.Errorf("one SCRIPT at most, got %d arguments: %q", c.NArg(), c.Args().Slice())
 	}
-
-	for _, raw := range s.sockets {
-		if _, err := parseSocketURL(raw); err != nil {
+	for _, raw := range st.Sockets {
+		if _, err := daemon.ParseSocketURL(raw); err != nil {
 			return nil, err
 		}
 	}
@@ -120,72 +71,113 @@ func settingsFrom(c *cli.Context) (*settings, error) {
 	if err != nil || mode > 0o777 {
 		return nil, fmt.Errorf("--socket-mode %q: want an octal mode such as 0660", c.String("socket-mode"))
 	}
-	s.socketMode = os.FileMode(mode)
-
-	switch c.String("stderr") {
-	case "log":
-		s.stderrToLog = true
-	case "fcgi":
-		s.stderrToFCGI = true
-	case "both":
-		s.stderrToLog, s.stderrToFCGI = true, true
-	case "discard":
-	default:
-		return nil, fmt.Errorf("--stderr %q: want log, fcgi, both or discard", c.String("stderr"))
-	}
-	if c.Bool("stderr-to-fcgi") {
-		s.stderrToLog, s.stderrToFCGI = false, true
-	}
-
-	switch s.logFormat {
+	st.SocketMode = os.FileMode(mode)
+	switch st.LogFormat {
 	case "text", "json":
 	default:
-		return nil, fmt.Errorf("--log-format %q: want text or json", s.logFormat)
+		return nil, fmt.Errorf("--log-format %q: want text or json", st.LogFormat)
 	}
-	if _, err := parseLevel(s.logLevel); err != nil {
+	return st, firstBad(
+		check{"--max-conns must not be negative", st.MaxConns < 0},
+		check{"--max-reqs must not be negative", st.MaxReqs < 0},
+		check{"--max-params must be at least 1024", st.MaxParams < 1024},
+		check{"--max-param-count must be at least 64", st.MaxParamCount < 64},
+		check{"durations must not be negative", st.ParamsTimeout < 0 || st.IdleTimeout < 0 || st.SendTimeout < 0},
+	)
+}
+
+func liveFrom(c *cli.Context, script string) (*daemon.Live, error) {
+	live := &daemon.Live{
+		AllowFrom:       c.StringSlice("allow-from"),
+		LogLevel:        c.String("log-level"),
+		ShutdownTimeout: c.Duration("shutdown-timeout"),
+	}
+	live.Pool.Workers = c.Int("workers")
+	live.Pool.Queue = c.Int("queue")
+	live.Pool.QueueTimeout = c.Duration("queue-timeout")
+	if live.Pool.Workers == 0 {
+		live.Pool.Workers = 4 * runtime.NumCPU()
+	}
+	if _, err := daemon.ParseLevel(live.LogLevel); err != nil {
 		return nil, err
 	}
+	g := &live.Gateway
+	g.Timeout = c.Duration("timeout")
+	g.HeaderTimeout = c.Duration("header-timeout")
+	g.KillGrace = c.Duration("kill-grace")
+	g.ExitDrain = c.Duration("exit-drain")
+	g.MaxBody = c.Int64("max-body")
+	g.StatusPath, g.PingPath = c.String("status-path"), c.String("ping-path")
+	g.SlowAfter = c.Duration("slow-after")
+	if err := stderrRoute(c, g); err != nil {
+		return nil, err
+	}
+	err := firstBad(
+		check{"--workers must be at least 1", live.Pool.Workers < 1},
+		check{"--queue must not be negative", live.Pool.Queue < 0},
+		check{"--max-body must not be negative", g.MaxBody < 0},
+		check{"--status-path and --ping-path must start with /", badPagePath(g.StatusPath) || badPagePath(g.PingPath)},
+		check{"durations must not be negative", g.SlowAfter < 0 || g.Timeout < 0 || g.HeaderTimeout < 0 || g.KillGrace < 0 ||
+			g.ExitDrain < 0 || live.ShutdownTimeout < 0 || live.Pool.QueueTimeout < 0},
+	)
+	if err == nil {
+		err = scriptRules(c, g, script)
+	}
+	return live, err
+}
 
-	for _, check := range []struct {
-		name string
-		bad  bool
-	}{
-		{"--workers must be at least 1", s.pool.Workers < 1},
-		{"--queue must not be negative", s.pool.Queue < 0},
-		{"--max-conns must not be negative", s.maxConns < 0},
-		{"--max-reqs must not be negative", s.maxReqs < 0},
-		{"--max-params must be at least 1024", s.maxParams < 1024},
-		{"--max-body must not be negative", s.maxBody < 0},
-		{"--max-param-count must be at least 64", s.maxParamCount < 64},
-		{"--status-path and --ping-path must start with /", (s.statusPath != "" && s.statusPath[0] != '/') || (s.pingPath != "" && s.pingPath[0] != '/')},
-		{"durations must not be negative", s.slowAfter < 0 || s.timeout < 0 || s.headerTimeout < 0 || s.killGrace < 0 ||
-			s.exitDrain < 0 || s.shutdownTimeout < 0 || s.paramsTimeout < 0 || s.idleTimeout < 0 || s.sendTimeout < 0 || s.pool.QueueTimeout < 0},
-	} {
-		if check.bad {
-			return nil, fmt.Errorf("%s", check.name)
+// check is one validation: its message if bad.
+type check struct {
+	msg string
+	bad bool
+}
+
+func firstBad(checks ...check) error {
+	for _, c := range checks {
+		if c.bad {
+			return errors.New(c.msg)
 		}
 	}
+	return nil
+}
 
-	// A read whose deadline has passed does not look at the pipe at all,
-	// so "no drain" would lose output a script wrote just before exiting.
-	if s.exitDrain < minExitDrain {
-		s.exitDrain = minExitDrain
+func badPagePath(p string) bool { return p != "" && p[0] != '/' }
+
+func stderrRoute(c *cli.Context, g *gateway.Settings) error {
+	switch c.String("stderr") {
+	case "log":
+		g.StderrToLog = true
+	case "fcgi":
+		g.StderrToFCGI = true
+	case "both":
+		g.StderrToLog, g.StderrToFCGI = true, true
+	case "discard":
+	default:
+		return fmt.Errorf("--stderr %q: want log, fcgi, both or discard", c.String("stderr"))
 	}
+	if c.Bool("stderr-to-fcgi") {
+		g.StderrToLog, g.StderrToFCGI = false, true
+	}
+	return nil
+}
 
-	s.resolve = cgienv.ResolveOptions{
-		FixedScript: s.script,
+// scriptRules reads which scripts may run, with what environment and
+// limits.
+func scriptRules(c *cli.Context, g *gateway.Settings, script string) error {
+	g.Resolve = cgienv.ResolveOptions{
+		FixedScript: script,
 		Allow:       c.StringSlice("allow"),
 		StrictPerms: !c.Bool("no-strict-perms"),
 	}
 	for _, root := range c.StringSlice("root") {
 		abs, err := filepath.Abs(root)
 		if err != nil {
-			return nil, fmt.Errorf("--root %q: %v", root, err)
+			return fmt.Errorf("--root %q: %v", root, err)
 		}
 		if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
-			return nil, fmt.Errorf("--root %q: not a directory", root)
+			return fmt.Errorf("--root %q: not a directory", root)
 		}
-		s.resolve.Roots = append(s.resolve.Roots, abs)
+		g.Resolve.Roots = append(g.Resolve.Roots, abs)
 	}
 	for _, list := range c.StringSlice("ext") {
 		for _, ext := range strings.Split(list, ",") {
@@ -193,30 +185,29 @@ func settingsFrom(c *cli.Context) (*settings, error) {
 				if !strings.HasPrefix(ext, ".") {
 					ext = "." + ext
 				}
-				s.resolve.Exts = append(s.resolve.Exts, ext)
+				g.Resolve.Exts = append(g.Resolve.Exts, ext)
 			}
 		}
 	}
-
-	s.env = cgienv.EnvPolicy{
+	g.Env = cgienv.EnvPolicy{
 		PassEnv:    c.StringSlice("pass-env"),
 		DropParams: c.StringSlice("drop-param"),
 		Wrapper:    os.Environ(),
 	}
 	for _, kv := range c.StringSlice("env") {
 		if name, _, ok := strings.Cut(kv, "="); !ok || name == "" {
-			return nil, fmt.Errorf("--env %q: want NAME=VALUE", kv)
+			return fmt.Errorf("--env %q: want NAME=VALUE", kv)
 		}
-		s.env.Fixed = append(s.env.Fixed, kv)
+		g.Env.Fixed = append(g.Env.Fixed, kv)
 	}
 	for _, spec := range c.StringSlice("rlimit") {
 		limit, err := spawner.ParseRlimit(spec)
 		if err != nil {
-			return nil, fmt.Errorf("--rlimit %q: %v", spec, err)
+			return fmt.Errorf("--rlimit %q: %v", spec, err)
 		}
-		s.rlimits = append(s.rlimits, limit)
+		g.Rlimits = append(g.Rlimits, limit)
 	}
-	return s, nil
+	return nil
 }
 
 // checkFixedScript makes SCRIPT absolute once, at start, so that a later

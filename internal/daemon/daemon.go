@@ -1,7 +1,10 @@
-package main
+// Package daemon is fcgi-wrap serving: it binds or adopts the listening
+// sockets, drops privileges, runs the FastCGI server with the gateway as
+// its handler, and steers it by signals (reload, reopen logs, shutdown),
+// the config file watch and systemd's notify socket.
+package daemon
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,154 +13,130 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"slices"
-	"strconv"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/urfave/cli/v2"
 
+	"github.com/fcgi-wrap/fcgi-wrap/internal/gateway"
 	"github.com/fcgi-wrap/fcgi-wrap/pool"
 	"github.com/fcgi-wrap/fcgi-wrap/wire"
 )
 
-func serveAction(c *cli.Context) error {
-	s, err := settingsFrom(c)
+// Options are what the daemon needs besides its settings.
+type Options struct {
+	// ConfigPath is the --config file, watched for changes; "": none.
+	ConfigPath string
+	// Reload builds the settings anew from the command line and the
+	// config file as they are now, exactly as at start, so that a reload
+	// can never disagree with a restart.
+	Reload  func() (*Settings, error)
+	Version string
+}
+
+// daemon is the running server: the listeners, the FastCGI server, the
+// pool, and what steers them.
+type daemon struct {
+	opts      Options
+	log       hclog.Logger
+	listeners []net.Listener
+	pool      *pool.Pool
+	gateway   *gateway.Gateway
+	server    *wire.Server
+	startup   Startup
+	live      Live // guarded by reloadMu
+	reloadMu  sync.Mutex
+	allow     allowRules
+	files     []*reopenFile // log files reopened on SIGUSR1
+	observers *observers
+}
+
+// Run serves until SIGTERM or SIGINT, or until a listener fails. A
+// *UsageError means the settings themselves are at fault.
+func Run(s *Settings, opts Options) error {
+	// Caught from the start: a supervisor may signal as soon as the pid
+	// file appears, and a SIGTERM then must stop us cleanly, not kill us.
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1)
+	defer signal.Stop(signals)
+	Tune()
+	level, err := ParseLevel(s.Live.LogLevel)
 	if err != nil {
-		return usageError("%v", err)
+		return &UsageError{Err: err}
 	}
-	leaveCPUsToScripts()
-	level, _ := parseLevel(s.logLevel)
 	var logOut io.Writer = os.Stderr
-	var logFile *reopenFile
-	if s.logFile != "" {
-		if logFile, err = openReopenFile(s.logFile); err != nil {
-			return runtimeError("--log-file: %v", err)
-		}
-		defer logFile.Close()
-		logOut = logFile
-	}
-	log := newLogger(logOut, level, s.logFormat)
-
-	listeners, err := openListeners(s, log)
-	if errors.Is(err, errNoSocket) {
-		return usageError("%v", err)
-	}
-	if err != nil {
-		return runtimeError("%v", err)
-	}
-	defer closeAll(listeners)
-
-	d := newDaemon(s, log, listeners)
-	if err := d.setAllowFrom(s.allowFrom); err != nil {
-		return usageError("%v", err)
-	}
-	if err := d.openObservers(s); err != nil {
-		return runtimeError("%v", err)
-	}
-	defer d.closeObservers()
-
-	// Written once the sockets are ours (a second instance that fails to
-	// bind must not overwrite the first's), by rename, so no reader sees a
-	// half-written file.
-	if path := c.String("pid-file"); path != "" {
-		mine := []byte(strconv.Itoa(os.Getpid()) + "\n")
-		tmp := path + ".tmp"
-		err := os.WriteFile(tmp, mine, 0o644)
-		if err == nil {
-			err = os.Rename(tmp, path)
-		}
+	d := &daemon{opts: opts, startup: s.Startup, live: s.Live}
+	if s.Startup.LogFile != "" {
+		f, err := openReopenFile(s.Startup.LogFile)
 		if err != nil {
-			os.Remove(tmp)
-			return runtimeError("--pid-file: %v", err)
+			return fmt.Errorf("--log-file: %w", err)
 		}
-		defer func() {
-			// A new instance may have written its own pid there while
-			// this one drained: that file is not ours to remove.
-			if now, err := os.ReadFile(path); err == nil && bytes.Equal(now, mine) {
-				os.Remove(path)
-			}
-		}()
+		defer f.Close()
+		d.files = append(d.files, f)
+		logOut = f
 	}
+	d.log = NewLogger(logOut, level, s.Startup.LogFormat)
+	if d.listeners, err = openListeners(&s.Startup, d.log); err != nil {
+		return err
+	}
+	defer closeAll(d.listeners)
+	if err := d.allow.set(s.Live.AllowFrom); err != nil {
+		return &UsageError{Err: err}
+	}
+	d.build()
+	if err := d.openObservers(); err != nil {
+		return err
+	}
+	defer d.observers.close()
+	removePid, err := writePidFile(s.Startup.PidFile)
+	if err != nil {
+		return err
+	}
+	defer removePid()
 
 	// Everything that may need root (sockets, their owner, log files, the
 	// pid file) is open by now.
-	if err := dropPrivileges(s, log); err != nil {
-		return runtimeError("%v", err)
+	if err := dropPrivileges(&s.Startup, d.log); err != nil {
+		return err
 	}
-
 	guard, err := startGroupGuard()
 	if err != nil {
 		// Scripts still die with fcgi-wrap through Pdeathsig; only their
 		// own children could outlive a SIGKILLed fcgi-wrap.
-		log.Warn("no group guard; a script's children may outlive fcgi-wrap if it is killed", "error", err)
+		d.log.Warn("no group guard; a script's children may outlive fcgi-wrap if it is killed", "error", err)
 	} else {
-		d.handler.guard = guard
+		d.gateway.Guard = guard
 		defer guard.stop()
 	}
-	guardTCP(listeners, &d.allow, log)
-	d.logFile = logFile
-	d.configPath = c.String("config")
-	d.args = slices.Clone(os.Args)
-	return d.run()
+	guardTCP(d.listeners, &d.allow, d.log)
+	return d.run(signals)
 }
 
-// daemon is the running server: the listeners, the FastCGI server, the
-// pool, and the signals that steer them.
-type daemon struct {
-	log        hclog.Logger
-	listeners  []net.Listener
-	pool       *pool.Pool
-	handler    *handler
-	server     *wire.Server
-	logFile    *reopenFile
-	configPath string
-	accessLog  *reopenFile
-	metrics    *metrics
-	metricsLn  net.Listener
-	args       []string   // the command line, re-read with the config file on reload
-	reloadMu   sync.Mutex // SIGHUP and the file watcher may reload at once
-	allow      allowRules
-}
-
-func (d *daemon) setAllowFrom(cidrs []string) error {
-	return d.allow.set(cidrs)
-}
-
-func newDaemon(s *settings, log hclog.Logger, listeners []net.Listener) *daemon {
-	p := pool.New(s.pool)
-	h := newHandler(s, p, log.Named("request"))
-	d := &daemon{
-		log:       log,
-		listeners: listeners,
-		pool:      p,
-		handler:   h,
-		server: &wire.Server{
-			Handler:        h,
-			MaxConns:       s.maxConns,
-			MaxReqs:        s.maxReqs,
-			MaxParamsBytes: s.maxParams,
-			MaxParamCount:  s.maxParamCount,
-			WriteTimeout:   s.sendTimeout,
-			ParamsTimeout:  s.paramsTimeout,
-			IdleTimeout:    s.idleTimeout,
-			Logger:         log.Named("wire"),
-		},
+// build makes the pool, the gateway and the FastCGI server.
+func (d *daemon) build() {
+	st := &d.startup
+	d.pool = pool.New(d.live.Pool)
+	gs := d.live.Gateway
+	d.gateway = gateway.New(&gs, d.pool, d.log.Named("request"))
+	d.server = &wire.Server{
+		Handler:        d.gateway,
+		MaxConns:       st.MaxConns,
+		MaxReqs:        st.MaxReqs,
+		MaxParamsBytes: st.MaxParams,
+		MaxParamCount:  st.MaxParamCount,
+		WriteTimeout:   st.SendTimeout,
+		ParamsTimeout:  st.ParamsTimeout,
+		IdleTimeout:    st.IdleTimeout,
+		Logger:         d.log.Named("wire"),
 	}
-	h.serverStats = d.server.Stats
-	return d
+	d.gateway.ServerStats = d.server.Stats
 }
 
-func (d *daemon) run() error {
-	signals := make(chan os.Signal, 4)
-	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1)
-	defer signal.Stop(signals)
-
+func (d *daemon) run(signals <-chan os.Signal) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-
-	// serving waits for one Serve loop per listener.
+	// serving waits for one Serve loop per listener and the metrics server.
 	var serving sync.WaitGroup
 	serveErr := make(chan error, len(d.listeners)+1)
 	for _, l := range d.listeners {
@@ -169,18 +148,9 @@ func (d *daemon) run() error {
 			}
 		}()
 	}
-	s := d.handler.settings.Load()
-	d.log.Info("ready", "workers", s.pool.Workers, "queue", s.pool.Queue, "script", s.script,
-		"gomaxprocs", runtime.GOMAXPROCS(0), "version", version)
-	if d.metricsLn != nil {
-		serving.Add(1)
-		go func() {
-			defer serving.Done()
-			if err := serveMetrics(ctx, d.metricsLn, d.metrics, d.log); err != nil {
-				serveErr <- fmt.Errorf("metrics endpoint: %w", err)
-			}
-		}()
-	}
+	d.observers.serveMetrics(ctx, &serving, serveErr, d.log)
+	d.log.Info("ready", "workers", d.live.Pool.Workers, "queue", d.live.Pool.Queue, "script", d.startup.Script,
+		"gomaxprocs", runtime.GOMAXPROCS(0), "version", d.opts.Version)
 	stopNotifier := d.startNotifier()
 	stopWatch := d.watchConfig()
 
@@ -190,11 +160,11 @@ func (d *daemon) run() error {
 		case sig := <-signals:
 			switch sig {
 			case syscall.SIGHUP:
-				d.reload("SIGHUP")
+				d.reload("SIGHUP", false)
 			case syscall.SIGUSR1:
 				d.reopenLogs()
 			default:
-				d.log.Info("shutting down", "signal", sig.String(), "timeout", s.shutdownTimeout)
+				d.log.Info("shutting down", "signal", sig.String(), "timeout", d.shutdownTimeout())
 				stopping = true
 			}
 		case err := <-serveErr:
@@ -209,19 +179,24 @@ func (d *daemon) run() error {
 	cancel()
 	serving.Wait()
 	if runErr != nil {
-		return cli.Exit("fcgi-wrap: "+runErr.Error(), 1)
+		return runErr
 	}
 	d.log.Info("stopped")
 	return nil
+}
+
+func (d *daemon) shutdownTimeout() time.Duration {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	return d.live.ShutdownTimeout
 }
 
 // shutdown stops accepting, turns away requests still queued, and lets the
 // running ones finish within --shutdown-timeout; a second signal, or the
 // timeout, kills what is left.
 func (d *daemon) shutdown(signals <-chan os.Signal) {
-	s := d.handler.settings.Load()
 	d.pool.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), s.shutdownTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), d.shutdownTimeout())
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- d.server.Shutdown(ctx) }()
@@ -242,10 +217,7 @@ func (d *daemon) shutdown(signals <-chan os.Signal) {
 }
 
 func (d *daemon) reopenLogs() {
-	for _, f := range []*reopenFile{d.logFile, d.accessLog} {
-		if f == nil {
-			continue
-		}
+	for _, f := range d.files {
 		if err := f.Reopen(); err != nil {
 			d.log.Error("reopening log file", "path", f.path, "error", err)
 			continue
@@ -254,56 +226,14 @@ func (d *daemon) reopenLogs() {
 	}
 }
 
-// openObservers sets up what watches finished requests: the access log
-// and the metrics endpoint.
-func (d *daemon) openObservers(s *settings) error {
-	var obs observers
-	switch s.accessLog {
-	case "":
-	case "-":
-		obs = append(obs, &accessLog{out: os.Stdout, json: s.logFormat == "json"})
-	default:
-		f, err := openReopenFile(s.accessLog)
-		if err != nil {
-			return fmt.Errorf("--access-log: %w", err)
-		}
-		d.accessLog = f
-		obs = append(obs, &accessLog{out: f, json: s.logFormat == "json"})
-	}
-	if s.metricsListen != "" {
-		l, err := net.Listen("tcp", s.metricsListen)
-		if err != nil {
-			d.closeObservers()
-			return fmt.Errorf("--metrics-listen: %w", err)
-		}
-		d.metricsLn = l
-		d.metrics = newMetrics(d.pool, d.server.Stats)
-		obs = append(obs, d.metrics)
-	}
-	if len(obs) > 0 {
-		d.handler.observer = obs
-	}
-	return nil
-}
-
-func (d *daemon) closeObservers() {
-	if d.accessLog != nil {
-		d.accessLog.Close()
-	}
-	if d.metricsLn != nil {
-		d.metricsLn.Close()
-	}
-}
-
-// leaveCPUsToScripts runs fcgi-wrap's own Go code on half the CPUs (at
-// least one) unless GOMAXPROCS says otherwise. Its work is moving bytes
-// between sockets and pipes; the CPU a request needs is the script's. With
-// a P per CPU, idle Go threads spin looking for work on the cores the
-// scripts need: on 2 CPUs one P cut fcgi-wrap's CPU per tiny request by a
-// third to a half and raised requests per second (bench, -fw-env
-// GOMAXPROCS=1), while a 1 GiB upload still ran faster than fcgiwrap's
-// by more than 2x.
-func leaveCPUsToScripts() {
+// Tune runs fcgi-wrap's own Go code on half the CPUs (at least one) unless
+// GOMAXPROCS says otherwise. Its work is moving bytes between sockets and
+// pipes; the CPU a request needs is the script's. With a P per CPU, idle
+// Go threads spin looking for work on the cores the scripts need: on 2
+// CPUs one P cut fcgi-wrap's CPU per tiny request by a third to a half and
+// raised requests per second (bench, -fw-env GOMAXPROCS=1), while a 1 GiB
+// upload still ran faster than fcgiwrap's by more than 2x.
+func Tune() {
 	if os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(max(1, runtime.NumCPU()/2))
 	}

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"fmt"
@@ -81,7 +81,7 @@ func startGroupGuard() (*groupGuard, error) {
 	return &groupGuard{w: w, cmd: cmd}, nil
 }
 
-func (g *groupGuard) add(pgid int) {
+func (g *groupGuard) Add(pgid int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.buf = append(strconv.AppendInt(append(append(g.buf[:0], g.removed...), '+'), int64(pgid), 10), '\n')
@@ -89,7 +89,7 @@ func (g *groupGuard) add(pgid int) {
 	g.writeLocked(g.buf)
 }
 
-func (g *groupGuard) remove(pgid int) {
+func (g *groupGuard) Remove(pgid int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	first := len(g.removed) == 0

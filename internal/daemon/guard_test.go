@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"os/exec"
@@ -52,9 +52,9 @@ func TestGroupGuardDeferredRemovals(t *testing.T) {
 			t.Skip("no awk:", err)
 		}
 		a, b := startGroup(t), startGroup(t)
-		g.add(a.pid)
-		g.remove(a.pid)
-		g.add(b.pid)
+		g.Add(a.pid)
+		g.Remove(a.pid)
+		g.Add(b.pid)
 		// fcgi-wrap dying: the pipe closes with nothing flushed.
 		g.w.Close()
 		g.cmd.Wait()
@@ -72,8 +72,8 @@ func TestGroupGuardDeferredRemovals(t *testing.T) {
 			t.Skip("no awk:", err)
 		}
 		a := startGroup(t)
-		g.add(a.pid)
-		g.remove(a.pid)
+		g.Add(a.pid)
+		g.Remove(a.pid)
 		g.stop()
 		// The guard has exited, so any kill it sent is already on its way.
 		if a.exitedWithin(200 * time.Millisecond) {

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -17,56 +17,56 @@ import (
 	"github.com/hashicorp/go-hclog"
 )
 
-// socketAddr is a parsed --socket or --connect URL.
-type socketAddr struct {
-	network string // "unix", "tcp", "tcp4" or "tcp6"
-	address string
+// SocketAddr is a parsed --socket or --connect URL.
+type SocketAddr struct {
+	Network string // "unix", "tcp", "tcp4" or "tcp6"
+	Address string
 }
 
-func (a socketAddr) String() string { return a.network + ":" + a.address }
+func (a SocketAddr) String() string { return a.Network + ":" + a.Address }
 
-// parseSocketURL accepts what fcgiwrap and spawn-fcgi users write:
+// ParseSocketURL accepts what fcgiwrap and spawn-fcgi users write:
 // unix:/path, a bare /path or ./path, tcp:host:port, tcp4:..., tcp6:[addr]:port.
-func parseSocketURL(s string) (socketAddr, error) {
+func ParseSocketURL(s string) (SocketAddr, error) {
 	if strings.HasPrefix(s, "/") || strings.HasPrefix(s, "./") || strings.HasPrefix(s, "../") {
-		return socketAddr{"unix", s}, nil
+		return SocketAddr{"unix", s}, nil
 	}
 	scheme, rest, ok := strings.Cut(s, ":")
 	if !ok {
-		return socketAddr{}, fmt.Errorf("socket %q: want unix:/path, /path, tcp:host:port or tcp6:[addr]:port", s)
+		return SocketAddr{}, fmt.Errorf("socket %q: want unix:/path, /path, tcp:host:port or tcp6:[addr]:port", s)
 	}
 	switch scheme {
 	case "unix":
 		if rest == "" {
-			return socketAddr{}, fmt.Errorf("socket %q: empty path", s)
+			return SocketAddr{}, fmt.Errorf("socket %q: empty path", s)
 		}
 		if len(rest) >= 108 {
-			return socketAddr{}, fmt.Errorf("socket %q: path longer than the 107 bytes a unix socket allows", s)
+			return SocketAddr{}, fmt.Errorf("socket %q: path longer than the 107 bytes a unix socket allows", s)
 		}
-		return socketAddr{"unix", rest}, nil
+		return SocketAddr{"unix", rest}, nil
 	case "tcp", "tcp4", "tcp6":
 		rest = strings.TrimPrefix(rest, "//")
 		host, port, err := net.SplitHostPort(rest)
 		if err != nil {
-			return socketAddr{}, fmt.Errorf("socket %q: %v", s, err)
+			return SocketAddr{}, fmt.Errorf("socket %q: %v", s, err)
 		}
 		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-			return socketAddr{}, fmt.Errorf("socket %q: bad port %q", s, port)
+			return SocketAddr{}, fmt.Errorf("socket %q: bad port %q", s, port)
 		}
-		return socketAddr{scheme, net.JoinHostPort(host, port)}, nil
+		return SocketAddr{scheme, net.JoinHostPort(host, port)}, nil
 	}
-	return socketAddr{}, fmt.Errorf("socket %q: unknown scheme %q (want unix, tcp, tcp4 or tcp6)", s, scheme)
+	return SocketAddr{}, fmt.Errorf("socket %q: unknown scheme %q (want unix, tcp, tcp4 or tcp6)", s, scheme)
 }
 
 // errNoSocket is a usage error: fcgi-wrap has nothing to accept on.
-var errNoSocket = errors.New("no socket to listen on: pass --socket unix:/run/fcgi-wrap.sock (or tcp:127.0.0.1:9000), " +
-	"or start fcgi-wrap with a listening socket on fd 0 (spawn-fcgi, lighttpd bin-path) or by systemd socket activation")
+var errNoSocket = &UsageError{Err: errors.New("no socket to listen on: pass --socket unix:/run/fcgi-wrap.sock (or tcp:127.0.0.1:9000), " +
+	"or start fcgi-wrap with a listening socket on fd 0 (spawn-fcgi, lighttpd bin-path) or by systemd socket activation")}
 
 // openListeners binds every --socket, or adopts the sockets systemd or the
 // web server handed us. Unix sockets it creates are removed when their
 // listener closes.
-func openListeners(s *settings, log hclog.Logger) ([]net.Listener, error) {
-	if len(s.sockets) == 0 {
+func openListeners(st *Startup, log hclog.Logger) ([]net.Listener, error) {
+	if len(st.Sockets) == 0 {
 		inherited, err := inheritedListeners(log)
 		if err != nil {
 			return nil, err
@@ -77,13 +77,13 @@ func openListeners(s *settings, log hclog.Logger) ([]net.Listener, error) {
 		return inherited, nil
 	}
 	var listeners []net.Listener
-	for _, raw := range s.sockets {
-		addr, err := parseSocketURL(raw)
+	for _, raw := range st.Sockets {
+		addr, err := ParseSocketURL(raw)
 		if err == nil {
 			var l net.Listener
-			l, err = bind(addr, s)
+			l, err = bind(addr, st)
 			if err == nil {
-				log.Info("listening", "socket", addr.network+":"+l.Addr().String())
+				log.Info("listening", "socket", addr.Network+":"+l.Addr().String())
 				listeners = append(listeners, l)
 				continue
 			}
@@ -100,37 +100,37 @@ func closeAll(listeners []net.Listener) {
 	}
 }
 
-func bind(addr socketAddr, s *settings) (net.Listener, error) {
-	if addr.network != "unix" {
-		l, err := net.Listen(addr.network, addr.address)
+func bind(addr SocketAddr, st *Startup) (net.Listener, error) {
+	if addr.Network != "unix" {
+		l, err := net.Listen(addr.Network, addr.Address)
 		if err != nil {
 			return nil, fmt.Errorf("listen on %s: %w", addr, err)
 		}
 		return l, nil
 	}
-	if err := removeStaleSocket(addr.address); err != nil {
+	if err := removeStaleSocket(addr.Address); err != nil {
 		return nil, err
 	}
 	// The umask closes the window between bind and chmod in which the
 	// socket would have the default, usually wider, permissions.
-	old := syscall.Umask(int(^s.socketMode & 0o777))
-	l, err := net.Listen("unix", addr.address)
+	old := syscall.Umask(int(^st.SocketMode & 0o777))
+	l, err := net.Listen("unix", addr.Address)
 	syscall.Umask(old)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	if err := os.Chmod(addr.address, s.socketMode); err != nil {
+	if err := os.Chmod(addr.Address, st.SocketMode); err != nil {
 		l.Close()
 		return nil, fmt.Errorf("socket %s: %w", addr, err)
 	}
-	if s.socketOwner != "" {
-		uid, gid, err := lookupOwner(s.socketOwner)
+	if st.SocketOwner != "" {
+		uid, gid, err := lookupOwner(st.SocketOwner)
 		if err == nil {
-			err = os.Lchown(addr.address, uid, gid)
+			err = os.Lchown(addr.Address, uid, gid)
 		}
 		if err != nil {
 			l.Close()
-			return nil, fmt.Errorf("--socket-owner %q: %w", s.socketOwner, err)
+			return nil, fmt.Errorf("--socket-owner %q: %w", st.SocketOwner, err)
 		}
 	}
 	return l, nil
@@ -342,12 +342,12 @@ func (l *allowListener) Accept() (net.Conn, error) {
 	}
 }
 
-// dialSocket connects to a --connect URL for the request subcommand.
-func dialSocket(ctx context.Context, raw string) (net.Conn, error) {
-	addr, err := parseSocketURL(raw)
+// Dial connects to a socket URL, as the request command does.
+func Dial(ctx context.Context, raw string) (net.Conn, error) {
+	addr, err := ParseSocketURL(raw)
 	if err != nil {
 		return nil, err
 	}
 	var d net.Dialer
-	return d.DialContext(ctx, addr.network, addr.address)
+	return d.DialContext(ctx, addr.Network, addr.Address)
 }

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"fmt"
@@ -9,7 +9,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 )
 
-func parseLevel(name string) (hclog.Level, error) {
+func ParseLevel(name string) (hclog.Level, error) {
 	level := hclog.LevelFromString(name)
 	if level == hclog.NoLevel {
 		return level, fmt.Errorf("--log-level %q: want trace, debug, info, warn or error", name)
@@ -17,8 +17,8 @@ func parseLevel(name string) (hclog.Level, error) {
 	return level, nil
 }
 
-// newLogger builds the one root logger; packages get named children of it.
-func newLogger(out io.Writer, level hclog.Level, format string) hclog.Logger {
+// NewLogger builds the one root logger; packages get named children of it.
+func NewLogger(out io.Writer, level hclog.Level, format string) hclog.Logger {
 	return hclog.New(&hclog.LoggerOptions{
 		Name:       "fcgi-wrap",
 		Level:      level,

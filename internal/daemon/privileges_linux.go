@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"fmt"
@@ -14,25 +14,25 @@ import (
 // becomes --user/--group (with that user's supplementary groups) for good,
 // so every script it starts runs unprivileged. Go applies setuid to every
 // thread of the process (since Go 1.16), so no thread keeps root.
-func dropPrivileges(s *settings, log hclog.Logger) error {
-	if s.user == "" && s.group != "" {
+func dropPrivileges(s *Startup, log hclog.Logger) error {
+	if s.User == "" && s.Group != "" {
 		return fmt.Errorf("--group needs --user")
 	}
-	if s.user == "" {
-		if os.Geteuid() == 0 && !s.allowRoot {
+	if s.User == "" {
+		if os.Geteuid() == 0 && !s.AllowRoot {
 			return fmt.Errorf("refusing to run scripts as root: pass --user NAME to drop privileges, or --allow-root")
 		}
 		return nil
 	}
 	if os.Geteuid() != 0 {
-		return fmt.Errorf("--user %s needs fcgi-wrap to start as root (it runs as uid %d)", s.user, os.Geteuid())
+		return fmt.Errorf("--user %s needs fcgi-wrap to start as root (it runs as uid %d)", s.User, os.Geteuid())
 	}
-	uid, gid, groups, err := lookupCredentials(s.user, s.group)
+	uid, gid, groups, err := lookupCredentials(s.User, s.Group)
 	if err != nil {
 		return err
 	}
-	if uid == 0 && !s.allowRoot {
-		return fmt.Errorf("--user %s is root: refusing to run scripts as root without --allow-root", s.user)
+	if uid == 0 && !s.AllowRoot {
+		return fmt.Errorf("--user %s is root: refusing to run scripts as root without --allow-root", s.User)
 	}
 	if err := syscall.Setgroups(groups); err != nil {
 		return fmt.Errorf("setgroups: %w", err)
@@ -43,7 +43,7 @@ func dropPrivileges(s *settings, log hclog.Logger) error {
 	if err := syscall.Setuid(uid); err != nil {
 		return fmt.Errorf("setuid %d: %w", uid, err)
 	}
-	log.Info("dropped privileges", "user", s.user, "uid", uid, "gid", gid)
+	log.Info("dropped privileges", "user", s.User, "uid", uid, "gid", gid)
 	return nil
 }
 

@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"bytes"
@@ -17,39 +17,33 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/fcgi-wrap/fcgi-wrap/cgienv"
+	"github.com/fcgi-wrap/fcgi-wrap/internal/testutil"
+	"github.com/fcgi-wrap/fcgi-wrap/pool"
 	"github.com/fcgi-wrap/fcgi-wrap/wire"
 )
 
-// testServer runs the real handler behind a wire.Server on a unix socket
+// testServer runs the real gateway behind a wire.Server on a unix socket
 // in this process, for the tests that need many requests or exact timing
 // of what arrives when.
 type testServer struct {
 	dir    string
 	socket string
-	daemon *daemon
-	logs   *syncBuffer
+	pool   *pool.Pool
+	server *wire.Server
+	logs   *testutil.SyncBuffer
 }
 
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+// testConfig is what a test may change from fcgi-wrap's defaults.
+type testConfig struct {
+	settings Settings
+	pool     pool.Config
+	server   *wire.Server // its limits; Handler and Logger are set by startTestServer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// startTestServer serves the scripts written to a fresh directory with
-// the given extra flags (as on the command line).
-func startTestServer(t *testing.T, scripts map[string]string, flags ...string) *testServer {
+// startTestServer serves the scripts written to a fresh directory, with
+// fcgi-wrap's default settings changed by each option in turn.
+func startTestServer(t *testing.T, scripts map[string]string, options ...func(*testConfig)) *testServer {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.Chmod(dir, 0o755); err != nil {
@@ -60,37 +54,53 @@ func startTestServer(t *testing.T, scripts map[string]string, flags ...string) *
 			t.Fatal(err)
 		}
 	}
-	socket := filepath.Join(dir, "fw.sock")
-	args := append([]string{"fcgi-wrap", "--allow-root", "--socket", "unix:" + socket}, flags...)
-	s, err := reparse(args)
-	if err != nil {
-		t.Fatalf("flags %q: %v", flags, err)
+	cfg := &testConfig{
+		settings: Settings{
+			Resolve:       cgienv.ResolveOptions{StrictPerms: true},
+			StderrToLog:   true,
+			HeaderTimeout: time.Minute,
+			KillGrace:     5 * time.Second,
+			ExitDrain:     2 * time.Second,
+		},
+		pool: pool.Config{Workers: 4 * runtime.NumCPU(), Queue: 1024, QueueTimeout: 30 * time.Second},
+		server: &wire.Server{
+			MaxConns: 1024, MaxReqs: 1024, MaxParamsBytes: 1 << 20, MaxParamCount: 4096,
+			WriteTimeout: time.Minute, ParamsTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute,
+		},
 	}
-	logs := &syncBuffer{}
-	log := newLogger(logs, hclog.Debug, "text")
-	listeners, err := openListeners(s, log)
+	for _, option := range options {
+		option(cfg)
+	}
+	logs := &testutil.SyncBuffer{}
+	log := hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Debug})
+	p := pool.New(cfg.pool)
+	g := New(&cfg.settings, p, log.Named("request"))
+	srv := cfg.server
+	srv.Handler, srv.Logger = g, log.Named("wire")
+	g.ServerStats = srv.Stats
+	socket := filepath.Join(dir, "fw.sock")
+	l, err := net.Listen("unix", socket)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := newDaemon(s, log, listeners)
 	ctx, cancel := context.WithCancel(context.Background())
 	// serving waits for the accept loop.
 	var serving sync.WaitGroup
 	serving.Add(1)
 	go func() {
 		defer serving.Done()
-		d.server.Serve(ctx, listeners[0])
+		srv.Serve(ctx, l)
 	}()
 	t.Cleanup(func() {
-		d.server.Close()
+		srv.Close()
 		cancel()
 		serving.Wait()
-		closeAll(listeners)
+		l.Close()
 		if t.Failed() {
 			t.Logf("server log:\n%s", logs.String())
 		}
 	})
-	return &testServer{dir: dir, socket: socket, daemon: d, logs: logs}
+	return &testServer{dir: dir, socket: socket, pool: p, server: srv, logs: logs}
 }
 
 func (ts *testServer) client(t *testing.T) *wire.Client {
@@ -113,18 +123,6 @@ func (ts *testServer) request(script string, extra ...wire.Pair) *wire.ClientReq
 	return &wire.ClientRequest{KeepConn: true, Params: append(params, extra...)}
 }
 
-// waitUntil polls cond until it holds or the deadline passes.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	end := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // TestMultiplexedSlowRequestDoesNotStall: on one connection, a request
 // whose script waits never delays another one that can finish.
 func TestMultiplexedSlowRequestDoesNotStall(t *testing.T) {
@@ -139,7 +137,7 @@ func TestMultiplexedSlowRequestDoesNotStall(t *testing.T) {
 		_, err := c.Do(context.Background(), ts.request("slow.cgi"), &slowOut, io.Discard)
 		slowErr <- err
 	}()
-	waitUntil(t, "the slow script to run", func() bool { return ts.daemon.pool.Snapshot().Active == 1 })
+	testutil.WaitFor(t, "the slow script to run", func() bool { return ts.pool.Snapshot().Active == 1 })
 
 	for i := 0; i < 3; i++ {
 		var out bytes.Buffer
@@ -343,7 +341,7 @@ func TestAbortedRequestsLeaveNothingBehind(t *testing.T) {
 	ts := startTestServer(t, map[string]string{
 		"hang.cgi": "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\nstarted\\n'\nexec sleep 600\n",
 		"ok.cgi":   "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\nok\\n'\n",
-	}, "--kill-grace", "2s", "--workers", "16")
+	}, func(c *testConfig) { c.settings.KillGrace = 2 * time.Second; c.pool.Workers = 16 })
 	c := ts.client(t)
 	// One request first, so the server has accepted the connection and
 	// made whatever it keeps for good before the baseline is taken.
@@ -376,10 +374,10 @@ func TestAbortedRequestsLeaveNothingBehind(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	waitUntil(t, "every script to be reaped", func() bool { return len(childrenOf(os.Getpid())) == 0 })
-	waitUntil(t, "the pool to be idle", func() bool { return ts.daemon.pool.Snapshot().Active == 0 })
-	waitUntil(t, "the fd count to come back", func() bool { return countFDs(t) <= fdsBefore })
-	if got := ts.daemon.pool.Snapshot().Aborted; got != uint64(n) {
+	testutil.WaitFor(t, "every script to be reaped", func() bool { return len(childrenOf(os.Getpid())) == 0 })
+	testutil.WaitFor(t, "the pool to be idle", func() bool { return ts.pool.Snapshot().Active == 0 })
+	testutil.WaitFor(t, "the fd count to come back", func() bool { return countFDs(t) <= fdsBefore })
+	if got := ts.pool.Snapshot().Aborted; got != uint64(n) {
 		t.Errorf("got %d aborted in the pool counters, want %d", got, n)
 	}
 }
@@ -459,7 +457,10 @@ func TestScriptExitsWithoutReadingBodyThatNeverEnds(t *testing.T) {
 func TestClientThatStopsReadingKillsScript(t *testing.T) {
 	ts := startTestServer(t, map[string]string{
 		"flood.cgi": "#!/bin/sh\necho $$ > pid\nprintf 'Content-Type: application/octet-stream\\n\\n'\nexec cat /dev/zero\n",
-	}, "--send-timeout", "300ms", "--kill-grace", "100ms")
+	}, func(c *testConfig) {
+		c.server.WriteTimeout = 300 * time.Millisecond
+		c.settings.KillGrace = 100 * time.Millisecond
+	})
 	conn, err := net.Dial("unix", ts.socket)
 	if err != nil {
 		t.Fatal(err)
@@ -478,7 +479,7 @@ func TestClientThatStopsReadingKillsScript(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Never read: the socket buffers fill, then writes stall.
-	waitUntil(t, "the script to be killed", func() bool {
+	testutil.WaitFor(t, "the script to be killed", func() bool {
 		return strings.Contains(ts.logs.String(), "request cancelled; script killed")
 	})
 	pid, err := os.ReadFile(filepath.Join(ts.dir, "pid"))
@@ -487,11 +488,11 @@ func TestClientThatStopsReadingKillsScript(t *testing.T) {
 	}
 	var n int
 	fmt.Sscan(string(pid), &n)
-	waitUntil(t, "the script's process to end", func() bool {
+	testutil.WaitFor(t, "the script's process to end", func() bool {
 		_, err := os.Stat(fmt.Sprintf("/proc/%d", n))
 		return err != nil
 	})
-	if got := ts.daemon.pool.Snapshot().Aborted; got != 1 {
+	if got := ts.pool.Snapshot().Aborted; got != 1 {
 		t.Errorf("got %d aborted, want 1", got)
 	}
 }
@@ -524,7 +525,10 @@ func TestHeaderTimeoutCountsFromBodyProgress(t *testing.T) {
 	ts := startTestServer(t, map[string]string{
 		"count.cgi":  "#!/bin/sh\nn=$(wc -c)\nprintf 'Content-Type: text/plain\\n\\nbytes=%s\\n' $n\n",
 		"ignore.cgi": "#!/bin/sh\nexec sleep 600\n",
-	}, "--header-timeout", "300ms", "--kill-grace", "100ms")
+	}, func(c *testConfig) {
+		c.settings.HeaderTimeout = 300 * time.Millisecond
+		c.settings.KillGrace = 100 * time.Millisecond
+	})
 	c := ts.client(t)
 
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -558,7 +562,7 @@ func TestHeaderTimeoutCountsFromBodyProgress(t *testing.T) {
 func TestOutputAfterExitSurvivesSlowClient(t *testing.T) {
 	ts := startTestServer(t, map[string]string{
 		"burst.cgi": "#!/bin/sh\nprintf 'Content-Type: application/octet-stream\\n\\n'\nhead -c 4000000 /dev/zero\n",
-	}, "--exit-drain", "50ms")
+	}, func(c *testConfig) { c.settings.ExitDrain = 50 * time.Millisecond })
 	c := ts.client(t)
 	// Slow once the script has written most of its output and exited,
 	// while about a pipe's worth is still unread.

@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fcgi-wrap/fcgi-wrap/internal/testutil"
 	"github.com/fcgi-wrap/fcgi-wrap/wire"
 )
 
@@ -121,16 +122,16 @@ func (b baseline) check(t *testing.T, ts *testServer) {
 	t.Helper()
 	// The attacking connection's requests hold --max-reqs slots until its
 	// teardown is complete.
-	waitUntil(t, "the connections to be gone", func() bool { return ts.daemon.server.Stats() == wire.ServerStats{} })
+	testutil.WaitFor(t, "the connections to be gone", func() bool { return ts.server.Stats() == wire.ServerStats{} })
 	ts.mustServe(t)
-	waitUntil(t, "goroutines back to the baseline", func() bool { return runtime.NumGoroutine() <= b.goroutines })
-	waitUntil(t, "file descriptors back to the baseline", func() bool { return countFDs(t) <= b.fds })
-	waitUntil(t, "every script reaped", func() bool { return len(childrenOf(os.Getpid())) == 0 })
+	testutil.WaitFor(t, "goroutines back to the baseline", func() bool { return runtime.NumGoroutine() <= b.goroutines })
+	testutil.WaitFor(t, "file descriptors back to the baseline", func() bool { return countFDs(t) <= b.fds })
+	testutil.WaitFor(t, "every script reaped", func() bool { return len(childrenOf(os.Getpid())) == 0 })
 }
 
 func TestHostileInput(t *testing.T) {
 	ts := startTestServer(t, map[string]string{"ok.cgi": okScript},
-		"--max-conns", "64", "--max-reqs", "256")
+		func(c *testConfig) { c.server.MaxConns, c.server.MaxReqs = 64, 256 })
 	script := ts.dir + "/ok.cgi"
 	normalParams := []string{"SCRIPT_FILENAME", script, "REQUEST_METHOD", "GET", "SCRIPT_NAME", "/ok.cgi"}
 	begin := func(id uint16) []byte { return wire.AppendBeginRequest(nil, id, wire.RoleResponder, 0) }
@@ -250,7 +251,7 @@ func TestHostileInput(t *testing.T) {
 			}
 			if tt.log != "" {
 				// Only what this case logged counts.
-				waitUntil(t, "log line "+tt.log, func() bool { return strings.Contains(ts.logs.String()[logStart:], tt.log) })
+				testutil.WaitFor(t, "log line "+tt.log, func() bool { return strings.Contains(ts.logs.String()[logStart:], tt.log) })
 			}
 			base.check(t, ts)
 		})
@@ -264,7 +265,7 @@ func TestHostileInput(t *testing.T) {
 // params is cut off after --params-timeout with one log line, while other
 // connections are served.
 func TestSlowloris(t *testing.T) {
-	ts := startTestServer(t, map[string]string{"ok.cgi": okScript}, "--params-timeout", "500ms")
+	ts := startTestServer(t, map[string]string{"ok.cgi": okScript}, func(c *testConfig) { c.server.ParamsTimeout = 500 * time.Millisecond })
 	base := takeBaseline(t, ts)
 	conn, err := net.Dial("unix", ts.socket)
 	if err != nil {
@@ -281,7 +282,7 @@ func TestSlowloris(t *testing.T) {
 	if got, err := io.ReadAll(conn); err != nil || len(got) != 0 {
 		t.Fatalf("got %q, %v; want the connection closed without an answer", got, err)
 	}
-	waitUntil(t, "the log line", func() bool { return strings.Contains(ts.logs.String(), "params not complete in time") })
+	testutil.WaitFor(t, "the log line", func() bool { return strings.Contains(ts.logs.String(), "params not complete in time") })
 	conn.Close()
 	base.check(t, ts)
 }
@@ -290,7 +291,7 @@ func TestSlowloris(t *testing.T) {
 // without a byte cost nothing once gone; past --max-conns they are closed
 // at accept with a log line.
 func TestAbandonedConnections(t *testing.T) {
-	ts := startTestServer(t, map[string]string{"ok.cgi": okScript}, "--max-conns", "256")
+	ts := startTestServer(t, map[string]string{"ok.cgi": okScript}, func(c *testConfig) { c.server.MaxConns = 256 })
 	base := takeBaseline(t, ts)
 	const n = 5000
 	conns := make([]net.Conn, 0, n)
@@ -304,8 +305,8 @@ func TestAbandonedConnections(t *testing.T) {
 		conns = append(conns, c)
 		if len(conns)%500 == 0 {
 			// Let the accept loop keep up, so the backlog does not refuse.
-			waitUntil(t, "the server to accept", func() bool {
-				return ts.daemon.server.Stats().Conns >= min(len(conns), 256)-1
+			testutil.WaitFor(t, "the server to accept", func() bool {
+				return ts.server.Stats().Conns >= min(len(conns), 256)-1
 			})
 		}
 	}
@@ -313,10 +314,10 @@ func TestAbandonedConnections(t *testing.T) {
 	if len(conns) < 1000 {
 		t.Fatalf("opened only %d connections", len(conns))
 	}
-	waitUntil(t, "the connection limit to show in the log", func() bool {
+	testutil.WaitFor(t, "the connection limit to show in the log", func() bool {
 		return strings.Contains(ts.logs.String(), "too many connections, closing new ones")
 	})
-	if got := ts.daemon.server.Stats().Conns; got > 256 {
+	if got := ts.server.Stats().Conns; got > 256 {
 		t.Errorf("got %d connections served, want at most --max-conns 256", got)
 	}
 	for _, c := range conns {

@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"encoding/json"
@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fcgi-wrap/fcgi-wrap/internal/observe"
 	"github.com/fcgi-wrap/fcgi-wrap/pool"
 	"github.com/fcgi-wrap/fcgi-wrap/wire"
 )
@@ -45,23 +46,44 @@ type statusProcess struct {
 	Duration float64 `json:"request duration"`
 }
 
+// servePage answers the ping and status pages, and reports whether the
+// request was one of them.
+func (g *Gateway) servePage(s *Settings, req *wire.Request, out *countingWriter, rec *observe.Record) bool {
+	// The pages answer web requests only; an authorizer asking for them
+	// gets the script, as for any other path.
+	if req.Role != wire.RoleResponder {
+		return false
+	}
+	switch {
+	case isSpecialPath(req.Params, s.PingPath):
+		rec.Outcome = "ok"
+		writePing(out, rec)
+	case isSpecialPath(req.Params, s.StatusPath):
+		rec.Outcome = "ok"
+		g.writeStatus(out, rec, req.Params["QUERY_STRING"])
+	default:
+		return false
+	}
+	return true
+}
+
 // isSpecialPath tells whether the request names one of fcgi-wrap's own
 // pages; servers send the path as SCRIPT_NAME or DOCUMENT_URI.
 func isSpecialPath(params map[string]string, path string) bool {
 	return path != "" && (params["SCRIPT_NAME"] == path || params["DOCUMENT_URI"] == path)
 }
 
-func (h *handler) writePing(out *countingWriter, rec *requestRecord) {
-	rec.status = 200
+func writePing(out *countingWriter, rec *observe.Record) {
+	rec.Status = 200
 	out.Write([]byte("Content-Type: text/plain\r\nCache-Control: no-store\r\nExpires: Thu, 01 Jan 1970 00:00:00 GMT\r\n\r\npong\n"))
 }
 
-func (h *handler) writeStatus(out *countingWriter, rec *requestRecord, query string) {
+func (g *Gateway) writeStatus(out *countingWriter, rec *observe.Record, query string) {
 	q, _ := url.ParseQuery(query)
 	_, full := q["full"]
 	_, asJSON := q["json"]
 	now := time.Now()
-	snap := h.pool.Snapshot()
+	snap := g.pool.Snapshot()
 	report := statusReport{
 		Pool:               "fcgi-wrap",
 		StartTime:          snap.Started,
@@ -81,13 +103,13 @@ func (h *handler) writeStatus(out *countingWriter, rec *requestRecord, query str
 		Failed:             snap.Failed,
 		Completed:          snap.Completed,
 	}
-	if h.serverStats != nil {
-		report.Connections = h.serverStats().Conns
+	if g.ServerStats != nil {
+		report.Connections = g.ServerStats().Conns
 	}
 	if full {
 		report.Processes = processesOf(snap.Running, now)
 	}
-	rec.status = 200
+	rec.Status = 200
 	var b strings.Builder
 	b.WriteString("Cache-Control: no-store\r\nExpires: Thu, 01 Jan 1970 00:00:00 GMT\r\n")
 	if asJSON {
@@ -149,7 +171,3 @@ func writeStatusText(b *strings.Builder, r *statusReport) {
 		row("request duration", fmt.Sprintf("%.3f", p.Duration))
 	}
 }
-
-// roleAllowsPages: the status and ping pages answer web requests only;
-// an authorizer asking for them gets the script, as any other path.
-func roleAllowsPages(role wire.Role) bool { return role == wire.RoleResponder }

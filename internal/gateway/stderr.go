@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"bufio"
@@ -7,6 +7,10 @@ import (
 	"io"
 	"os"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/fcgi-wrap/fcgi-wrap/internal/observe"
 )
 
 const (
@@ -19,11 +23,12 @@ const (
 	stderrPerSecond = 50
 )
 
-// forwardStderr reads the script's stderr to EOF: to the web server as
-// FCGI_STDERR, to our log line by line, both, or nowhere. It always reads
-// to EOF so a chatty script never blocks on a full pipe.
+// forwardStderr reads the script's stderr until EOF, or until the read
+// deadline that ends it once the script is gone (pipeBounds): to the web
+// server as FCGI_STDERR, to our log line by line, both, or nowhere. It
+// reads all there is so a chatty script never blocks on a full pipe.
 func (r *run) forwardStderr(stderr *os.File) {
-	toFCGI, toLog := r.s.stderrToFCGI, r.s.stderrToLog
+	toFCGI, toLog := r.s.StderrToFCGI, r.s.StderrToLog
 	if !toLog {
 		buf := make([]byte, 16<<10)
 		for {
@@ -38,6 +43,9 @@ func (r *run) forwardStderr(stderr *os.File) {
 			}
 		}
 	}
+	// Lines keep up to stderrLineMax bytes, more than other logged values:
+	// a script's own message is worth reading whole.
+	var log hclog.Logger
 	limiter := newLineLimiter(time.Now())
 	br := bufio.NewReaderSize(stderr, stderrLineMax)
 	for {
@@ -50,11 +58,14 @@ func (r *run) forwardStderr(stderr *os.File) {
 			}
 			truncated := errors.Is(err, bufio.ErrBufferFull)
 			if limiter.allow(time.Now()) {
+				if log == nil {
+					log = r.g.stderrLog.With("req", r.id, "script", observe.Cut(r.script.Path, observe.MaxLogValue))
+				}
 				text := string(bytes.TrimRight(line, "\r\n"))
 				if truncated {
-					r.log.Warn("script stderr", "line", text, "truncated", true)
+					log.Warn("script stderr", "line", text, "truncated", true)
 				} else {
-					r.log.Warn("script stderr", "line", text)
+					log.Warn("script stderr", "line", text)
 				}
 			}
 			if truncated {

@@ -1,20 +1,24 @@
-package main
+package observe
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"strconv"
 	"sync"
 	"time"
 )
 
-// accessLog writes one line per request, in a layout that log tools for
+// AccessLog writes one line per request, in a layout that log tools for
 // web servers already parse (combined-like), or as JSON.
-type accessLog struct {
+type AccessLog struct {
 	mu   sync.Mutex
 	out  io.Writer
 	json bool
+}
+
+// NewAccessLog writes to out, as JSON lines if asJSON.
+func NewAccessLog(out io.Writer, asJSON bool) *AccessLog {
+	return &AccessLog{out: out, json: asJSON}
 }
 
 // accessEntry is the JSON form; the text form has the same fields.
@@ -36,33 +40,35 @@ type accessEntry struct {
 	Outcome    string  `json:"outcome"`
 }
 
-func (a *accessLog) observe(rec *requestRecord) {
+func (a *AccessLog) Observe(rec *Record) {
 	e := accessEntry{
-		Time:      rec.start.Format(time.RFC3339Nano),
-		Remote:    rec.remote,
-		User:      rec.user,
-		Method:    rec.method,
-		URI:       rec.uri,
-		Protocol:  rec.protocol,
-		Script:    rec.script,
-		Status:    rec.status,
-		BytesIn:   rec.bytesIn,
-		BytesOut:  rec.bytesOut,
-		Duration:  rec.duration.Seconds(),
-		QueueWait: rec.queueWait.Seconds(),
-		PID:       int(rec.pid.Load()),
-		Outcome:   rec.outcome,
+		Time:      rec.Start.Format(time.RFC3339Nano),
+		Remote:    rec.Remote,
+		User:      rec.User,
+		Method:    rec.Method,
+		URI:       rec.URI,
+		Protocol:  rec.Protocol,
+		Script:    rec.Script,
+		Status:    rec.Status,
+		BytesIn:   rec.BytesIn,
+		BytesOut:  rec.BytesOut,
+		Duration:  rec.Duration.Seconds(),
+		QueueWait: rec.QueueWait.Seconds(),
+		PID:       int(rec.PID.Load()),
+		Outcome:   rec.Outcome,
 	}
-	if rec.exitCode >= 0 {
-		code := rec.exitCode
+	if rec.ExitCode >= 0 {
+		code := rec.ExitCode
 		e.ExitStatus = &code
 	}
 	var line []byte
 	if a.json {
+		// encoding/json escapes control characters, so a value cannot end
+		// the line early.
 		line, _ = json.Marshal(e)
 		line = append(line, '\n')
 	} else {
-		line = appendAccessText(nil, rec, &e)
+		line = appendAccessText(nil, rec.Start, &e)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -70,30 +76,67 @@ func (a *accessLog) observe(rec *requestRecord) {
 }
 
 // appendAccessText: the combined log layout for the part web servers
-// share, then key=value pairs for what only fcgi-wrap knows.
-func appendAccessText(b []byte, rec *requestRecord, e *accessEntry) []byte {
-	dash := func(s string) string {
-		if s == "" {
-			return "-"
-		}
-		return s
-	}
-	exit := "-"
+// share, then key=value pairs for what only fcgi-wrap knows. Every value
+// that came from a request is escaped: a user name with a newline in it
+// (Basic auth passes one through nginx) must not forge a line.
+func appendAccessText(b []byte, start time.Time, e *accessEntry) []byte {
+	b = appendField(b, e.Remote)
+	b = append(b, " - "...)
+	b = appendField(b, e.User)
+	b = append(b, " ["...)
+	b = start.AppendFormat(b, "02/Jan/2006:15:04:05 -0700")
+	b = append(b, `] "`...)
+	b = appendField(b, e.Method)
+	b = append(b, ' ')
+	b = appendField(b, e.URI)
+	b = append(b, ' ')
+	b = appendField(b, e.Protocol)
+	b = append(b, `" `...)
+	b = strconv.AppendInt(b, int64(e.Status), 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, e.BytesOut, 10)
+	b = append(b, " in="...)
+	b = strconv.AppendInt(b, e.BytesIn, 10)
+	b = append(b, ` script="`...)
+	b = AppendEscaped(b, e.Script)
+	b = append(b, `" duration=`...)
+	b = strconv.AppendFloat(b, e.Duration, 'f', 6, 64)
+	b = append(b, " queue="...)
+	b = strconv.AppendFloat(b, e.QueueWait, 'f', 6, 64)
+	b = append(b, " pid="...)
+	b = strconv.AppendInt(b, int64(e.PID), 10)
+	b = append(b, " exit="...)
 	if e.ExitStatus != nil {
-		exit = strconv.Itoa(*e.ExitStatus)
+		b = strconv.AppendInt(b, int64(*e.ExitStatus), 10)
+	} else {
+		b = append(b, '-')
 	}
-	b = fmt.Appendf(b, "%s - %s [%s] %q %d %d in=%d script=%q duration=%.6f queue=%.6f pid=%d exit=%s outcome=%s\n",
-		dash(e.Remote), dash(e.User), rec.start.Format("02/Jan/2006:15:04:05 -0700"),
-		dash(e.Method)+" "+dash(e.URI)+" "+dash(e.Protocol),
-		e.Status, e.BytesOut, e.BytesIn, e.Script, e.Duration, e.QueueWait, e.PID, exit, e.Outcome)
-	return b
+	b = append(b, " outcome="...)
+	b = append(b, e.Outcome...)
+	return append(b, '\n')
 }
 
-// observers fans one finished request out to every interested party.
-type observers []requestObserver
-
-func (o observers) observe(rec *requestRecord) {
-	for _, obs := range o {
-		obs.observe(rec)
+// appendField writes an escaped value, or "-" for an empty one.
+func appendField(b []byte, s string) []byte {
+	if s == "" {
+		return append(b, '-')
 	}
+	return AppendEscaped(b, s)
+}
+
+// AppendEscaped appends s with every byte a log reader could mistake for
+// structure written as \xHH, as nginx writes its access log: control
+// characters, DEL and bytes past ASCII, the double quote and the
+// backslash. Everything else is copied as it is.
+func AppendEscaped(b []byte, s string) []byte {
+	const hex = "0123456789ABCDEF"
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			b = append(b, '\\', 'x', hex[c>>4], hex[c&0xf])
+			continue
+		}
+		b = append(b, c)
+	}
+	return b
 }

@@ -1,4 +1,4 @@
-package main
+package observe
 
 import (
 	"context"
@@ -12,15 +12,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/fcgi-wrap/fcgi-wrap/pool"
-	"github.com/fcgi-wrap/fcgi-wrap/wire"
 )
 
-// metrics is the Prometheus view of the same figures the status page
+// Metrics is the Prometheus view of the same figures the status page
 // shows, plus latency distributions. It has its own registry: nothing is
 // registered globally.
-type metrics struct {
+type Metrics struct {
 	registry  *prometheus.Registry
 	requests  *prometheus.CounterVec
 	duration  prometheus.Histogram
@@ -28,9 +25,16 @@ type metrics struct {
 	spawn     prometheus.Histogram
 }
 
-func newMetrics(p *pool.Pool, serverStats func() wire.ServerStats) *metrics {
+// Gauges read the live figures the metrics publish as they are scraped.
+type Gauges struct {
+	Active, Queued, Workers func() int // scripts running, requests waiting, --workers
+	Conns, Requests         func() int // FastCGI connections and requests in progress
+}
+
+// NewMetrics registers the counters and histograms, and gauges that read g.
+func NewMetrics(g Gauges) *Metrics {
 	reg := prometheus.NewRegistry()
-	m := &metrics{
+	m := &Metrics{
 		registry: reg,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fcgi_wrap_requests_total",
@@ -52,39 +56,39 @@ func newMetrics(p *pool.Pool, serverStats func() wire.ServerStats) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 14),
 		}),
 	}
-	gauge := func(name, help string, value func() float64) prometheus.Collector {
-		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, value)
+	gauge := func(name, help string, value func() int) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return float64(value()) })
 	}
 	reg.MustRegister(
 		m.requests, m.duration, m.queueWait, m.spawn,
-		gauge("fcgi_wrap_active_scripts", "Scripts running now.", func() float64 { return float64(p.Snapshot().Active) }),
-		gauge("fcgi_wrap_queued_requests", "Requests waiting for a worker now.", func() float64 { return float64(p.Snapshot().Queued) }),
-		gauge("fcgi_wrap_workers", "Scripts that may run at once (--workers).", func() float64 { return float64(p.Config().Workers) }),
-		gauge("fcgi_wrap_connections", "FastCGI connections open now.", func() float64 { return float64(serverStats().Conns) }),
-		gauge("fcgi_wrap_requests_in_progress", "FastCGI requests in progress now, queued or running.", func() float64 { return float64(serverStats().Requests) }),
+		gauge("fcgi_wrap_active_scripts", "Scripts running now.", g.Active),
+		gauge("fcgi_wrap_queued_requests", "Requests waiting for a worker now.", g.Queued),
+		gauge("fcgi_wrap_workers", "Scripts that may run at once (--workers).", g.Workers),
+		gauge("fcgi_wrap_connections", "FastCGI connections open now.", g.Conns),
+		gauge("fcgi_wrap_requests_in_progress", "FastCGI requests in progress now, queued or running.", g.Requests),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewGoCollector(),
 	)
 	return m
 }
 
-func (m *metrics) observe(rec *requestRecord) {
+func (m *Metrics) Observe(rec *Record) {
 	class := "none"
-	if rec.status >= 100 && rec.status <= 999 {
-		class = strconv.Itoa(rec.status/100) + "xx"
+	if rec.Status >= 100 && rec.Status <= 999 {
+		class = strconv.Itoa(rec.Status/100) + "xx"
 	}
-	m.requests.WithLabelValues(rec.outcome, class).Inc()
-	m.duration.Observe(rec.duration.Seconds())
-	if rec.queued {
-		m.queueWait.Observe(rec.queueWait.Seconds())
+	m.requests.WithLabelValues(rec.Outcome, class).Inc()
+	m.duration.Observe(rec.Duration.Seconds())
+	if rec.Queued {
+		m.queueWait.Observe(rec.QueueWait.Seconds())
 	}
-	if rec.spawnTime > 0 {
-		m.spawn.Observe(rec.spawnTime.Seconds())
+	if rec.SpawnTime > 0 {
+		m.spawn.Observe(rec.SpawnTime.Seconds())
 	}
 }
 
-// serveMetrics runs the /metrics HTTP endpoint until ctx ends.
-func serveMetrics(ctx context.Context, l net.Listener, m *metrics, log hclog.Logger) error {
+// Serve runs the /metrics HTTP endpoint on l until ctx ends.
+func (m *Metrics) Serve(ctx context.Context, l net.Listener, log hclog.Logger) error {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
