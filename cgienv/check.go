@@ -8,10 +8,10 @@ import (
 	"strings"
 )
 
-// check applies the operator's policy to the regular file p (st is its
-// stat, symlinks followed). Roots bind only dynamic mode: a fixed script is
+// check applies the operator's policy to the regular file p (mode is its
+// mode, symlinks followed). Roots bind only dynamic mode: a fixed script is
 // the operator's own choice.
-func check(p string, st fs.FileInfo, opts ResolveOptions, dynamic bool) error {
+func check(p string, mode fs.FileMode, opts ResolveOptions, dynamic bool) error {
 	if len(opts.Exts) > 0 && !hasExt(p, opts.Exts) {
 		return forbidden("name does not end in an allowed extension (--ext): "+p, nil)
 	}
@@ -34,7 +34,7 @@ func check(p string, st fs.FileInfo, opts ResolveOptions, dynamic bool) error {
 		return forbidden("not executable: "+p, err)
 	}
 	if opts.StrictPerms {
-		return strictPerms(p, resolved, st)
+		return strictPerms(p, resolved, mode)
 	}
 	return nil
 }
@@ -98,8 +98,7 @@ func matchPath(pattern, p string) bool {
 // that runs with someone else's privileges. Both the directory the server
 // named and the one the symlinks lead to are checked: either can be used to
 // swap the file.
-func strictPerms(p, resolved string, st fs.FileInfo) error {
-	m := st.Mode()
+func strictPerms(p, resolved string, m fs.FileMode) error {
 	switch {
 	case m&fs.ModeSetuid != 0:
 		return forbidden("setuid: "+p, nil)

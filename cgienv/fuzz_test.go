@@ -94,6 +94,10 @@ func FuzzResolve(f *testing.F) {
 	f.Add("$D/cgi-bin/escape.cgi", "", "")
 	f.Add("", "$D/", "//cgi-bin//sub/./../link.cgi//")
 	f.Add("$D/cgi-bin/loop1/x", "\x00", "a")
+	f.Add("$D/rootlink/./app.cgi/x", "", "")
+	f.Add("$D/cgi-bin/fifo.cgi/x", "", "")
+	f.Add("$D/cgi-bin/app.cgi"+strings.Repeat("/.", 1900), "", "")
+	f.Add("$D/cgi-bin/app.cgi"+strings.Repeat("/.", 2100), "", "") // over PATH_MAX
 	f.Fuzz(func(t *testing.T, filename, root, name string) {
 		sub := func(s string) string { return strings.ReplaceAll(s, "$D", d) }
 		params := map[string]string{"SCRIPT_FILENAME": sub(filename), "DOCUMENT_ROOT": sub(root), "SCRIPT_NAME": name}

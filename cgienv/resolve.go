@@ -4,8 +4,8 @@ import (
 	"errors"
 	"io/fs"
 	"net/url"
-	"os"
 	"path"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -80,18 +80,21 @@ func resolveFixed(opts ResolveOptions) (Script, error) {
 		return Script{}, err
 	}
 	p = path.Clean(p)
-	st, err := os.Stat(p)
+	if err := tooLong("fixed script", len(p)); err != nil {
+		return Script{}, err
+	}
+	mode, err := statPath(p)
 	if err != nil {
 		return Script{}, statError(p, err)
 	}
-	if st.IsDir() {
+	if mode.IsDir() {
 		return Script{}, forbidden("is a directory: "+p, nil)
 	}
-	if !st.Mode().IsRegular() {
+	if !mode.IsRegular() {
 		return Script{}, forbidden("not a regular file: "+p, nil)
 	}
 	s := newScript(p)
-	return s, check(s.Path, st, opts, false)
+	return s, check(s.Path, mode, opts, false)
 }
 
 func resolveFilename(params map[string]string, fn string, opts ResolveOptions) (Script, error) {
@@ -102,13 +105,16 @@ func resolveFilename(params map[string]string, fn string, opts ResolveOptions) (
 			return Script{}, err
 		}
 	}
+	if err := tooLong("SCRIPT_FILENAME", len(p)); err != nil {
+		return Script{}, err
+	}
 	if err := checkSyntax("SCRIPT_FILENAME", p); err != nil {
 		return Script{}, err
 	}
 	if hasDotDot(p) {
 		return Script{}, forbidden(`SCRIPT_FILENAME has a ".." component: `+p, nil)
 	}
-	i, st, err := walkBack(p, 0)
+	i, mode, err := walkBack(p, 0)
 	if err != nil {
 		return Script{}, err
 	}
@@ -122,10 +128,13 @@ func resolveFilename(params map[string]string, fn string, opts ResolveOptions) (
 			s.ScriptName = sn[:len(sn)-len(rest)]
 		}
 	}
-	return s, check(s.Path, st, opts, true)
+	return s, check(s.Path, mode, opts, true)
 }
 
 func resolveDocRoot(root, name string, opts ResolveOptions) (Script, error) {
+	if err := tooLong("DOCUMENT_ROOT+SCRIPT_NAME", len(root)+len(name)); err != nil {
+		return Script{}, err
+	}
 	if err := checkSyntax("DOCUMENT_ROOT", root); err != nil {
 		return Script{}, err
 	}
@@ -151,7 +160,10 @@ func resolveDocRoot(root, name string, opts ResolveOptions) (Script, error) {
 		name, cleaned = c, true
 	}
 	full := root + name
-	i, st, err := walkBack(full, len(root))
+	if err := tooLong("DOCUMENT_ROOT+SCRIPT_NAME", len(full)); err != nil {
+		return Script{}, err
+	}
+	i, mode, err := walkBack(full, len(root))
 	if err != nil {
 		return Script{}, err
 	}
@@ -162,7 +174,7 @@ func resolveDocRoot(root, name string, opts ResolveOptions) (Script, error) {
 	} else if cleaned {
 		s.ScriptName = name
 	}
-	return s, check(s.Path, st, opts, true)
+	return s, check(s.Path, mode, opts, true)
 }
 
 func newScript(p string) Script {
@@ -171,6 +183,15 @@ func newScript(p string) Script {
 		Dir:  path.Dir(p),
 		NPH:  strings.HasPrefix(path.Base(p), "nph-"),
 	}
+}
+
+// tooLong refuses a path of n bytes that is longer than any the kernel
+// takes. The reason gives the length, not the path: it may be megabytes.
+func tooLong(what string, n int) *Error {
+	if n <= pathMax {
+		return nil
+	}
+	return notFound(what+" is "+strconv.Itoa(n)+" bytes, over PATH_MAX ("+strconv.Itoa(pathMax)+")", nil)
 }
 
 // checkSyntax refuses what no stat call should ever see.
@@ -235,39 +256,6 @@ func climbs(p string) bool {
 		}
 	}
 	return false
-}
-
-// walkBack finds the deepest existing prefix of full that ends at a path
-// component boundary after floor, and returns where it ends. The prefix
-// must be a regular file (symlinks followed); what follows it is the
-// PATH_INFO. Since a regular file has no children, the deepest existing
-// prefix is the only candidate: finding a directory there means the script
-// is missing, unless the directory is the whole path.
-func walkBack(full string, floor int) (int, fs.FileInfo, error) {
-	for i := len(full); i > floor; i-- {
-		if i < len(full) && full[i] != '/' || full[i-1] == '/' {
-			continue
-		}
-		p := full[:i]
-		st, err := os.Stat(p)
-		if err != nil {
-			if isMissing(err) {
-				continue
-			}
-			return 0, nil, statError(p, err)
-		}
-		switch {
-		case st.Mode().IsRegular():
-			return i, st, nil
-		case !st.IsDir():
-			return 0, nil, forbidden("not a regular file: "+path.Clean(p), nil)
-		case strings.Trim(full[i:], "/") == "":
-			return 0, nil, forbidden("is a directory: "+path.Clean(p), nil)
-		default:
-			return 0, nil, notFound("no such file: "+full, nil)
-		}
-	}
-	return 0, nil, notFound("no such file: "+full, nil)
 }
 
 func isMissing(err error) bool {
