@@ -37,9 +37,6 @@ type Config struct {
 	// 0 means 1 MiB, negative leaves the kernel's default (64 KiB). If the
 	// kernel refuses the size, a smaller one is used silently.
 	PipeSize int
-	// TimerSlack is the child's timer slack (see TimerSlack); 0 leaves it
-	// the one it inherits from the calling thread.
-	TimerSlack time.Duration
 	// StdinPipeSize is the stdin pipe's buffer in bytes; 0 leaves the
 	// kernel's default (64 KiB). Worth raising for a large request body:
 	// fewer, larger writes and wake-ups while it streams in.

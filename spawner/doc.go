@@ -9,7 +9,8 @@
 // shell's 128+signal convention.
 //
 // It is Linux only: it relies on process groups, prctl(PR_SET_PDEATHSIG),
-// close_range(2) and fcntl(F_SETPIPE_SZ). Resource limits are set by the
-// running program re-executed as a trampoline (see TrampolineName), so a
-// program using Config.Rlimits calls RunTrampolineIfAsked first in main.
+// close_range(2), fcntl(F_SETPIPE_SZ) and /proc. Resource limits are set by
+// the running program re-executed (through /proc/self/exe, whatever became
+// of its file) as a trampoline (see TrampolineName), so a program using
+// Config.Rlimits calls RunTrampolineIfAsked first in main.
 package spawner

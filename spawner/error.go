@@ -7,11 +7,14 @@ import (
 	"io/fs"
 	"os"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // StartError says why a program could not be started. Err is the errno the
 // kernel gave (syscall.ENOENT, EACCES, ENOEXEC, ...) when there is one, so
-// errors.Is(err, syscall.ENOENT) works on a *StartError.
+// errors.Is(err, syscall.ENOENT) works on a *StartError. Its Error is the
+// one description of the failure: it names the errno and the file at fault.
 //
 // After a failure Start looks at the file system to say which file was at
 // fault, because execve(2) uses ENOENT for a missing program, a missing #!
@@ -27,6 +30,11 @@ type StartError struct {
 	// Dir is set when the working directory does not exist or is not a
 	// directory, which makes the start fail before exec.
 	Dir string
+	// Trampoline is set when the program was to start through the rlimit
+	// trampoline (Config.Rlimits), and it is the trampoline, this program's
+	// own executable run again, that could not be started: Err is about
+	// it, not about Path.
+	Trampoline bool
 }
 
 func (e *StartError) Error() string {
@@ -36,56 +44,79 @@ func (e *StartError) Error() string {
 		msg += "working directory " + e.Dir + ": "
 	case e.Interp != "":
 		msg += "#! interpreter " + e.Interp + ": "
+	case e.Trampoline:
+		msg += "rlimit trampoline (this program's own executable, " + TrampolineName + "): "
 	}
 	msg += e.Err.Error()
-	switch {
-	case e.Dir != "" || e.Interp != "":
-	case errors.Is(e.Err, syscall.ENOENT):
-		msg += " (the program or its #! interpreter or ELF loader)"
-	case errors.Is(e.Err, syscall.ENOEXEC):
-		msg += " (no #! line and not a binary this system runs)"
-	case errors.Is(e.Err, syscall.EACCES):
-		msg += " (not executable, or a directory on the way is not searchable)"
+	var errno syscall.Errno
+	if !errors.As(e.Err, &errno) {
+		return msg
 	}
-	return msg
+	name := unix.ErrnoName(errno)
+	if name == "" {
+		return msg
+	}
+	if e.Dir == "" && e.Interp == "" && !e.Trampoline {
+		if h := programHint(errno); h != "" {
+			return msg + " (" + name + ": " + h + ")"
+		}
+	}
+	return msg + " (" + name + ")"
+}
+
+// programHint says which file an errno from execve of a program most
+// likely means, where the errno alone leaves it open.
+func programHint(errno syscall.Errno) string {
+	switch errno {
+	case syscall.ENOENT:
+		return "the program, its #! interpreter or its ELF loader is missing"
+	case syscall.ENOEXEC:
+		return "no #! line and not a binary this system runs"
+	case syscall.EACCES:
+		return "not executable, or a directory on the way is not searchable"
+	}
+	return ""
 }
 
 func (e *StartError) Unwrap() error { return e.Err }
 
-// diagnose fills in Interp or Dir after a failed start; dir is the working
-// directory the caller asked for ("" if it left the default, the program's
-// own directory, whose absence just means the program is missing). It runs
-// only on the failure path, so its extra system calls cost the fast path
-// nothing.
-func (e *StartError) diagnose(dir string) {
+// diagnose fills in Dir, Trampoline or Interp after a failed start; dir is
+// the working directory the caller asked for ("" if it left the default,
+// the program's own directory, whose absence just means the program is
+// missing), and trampoline says whether the exec was the trampoline's.
+// It runs only on the failure path, so its extra system calls cost the
+// fast path nothing.
+func (e *StartError) diagnose(dir string, trampoline bool) {
 	var errno syscall.Errno
 	if !errors.As(e.Err, &errno) {
 		return
 	}
-	switch errno {
-	case syscall.ENOENT, syscall.ENOTDIR, syscall.EACCES:
-	default:
-		return
-	}
+	switch {
 	// The child changes directory before it execs, so a bad directory
 	// fails the same way a bad program does.
-	if dir != "" && notDir(dir) {
+	case (errno == syscall.ENOENT || errno == syscall.ENOTDIR || errno == syscall.EACCES) &&
+		dir != "" && notDir(dir):
 		e.Dir = dir
-		return
+	case trampoline:
+		e.Trampoline = true
+	case errno == syscall.ENOENT:
+		e.Interp = interpreter(e.Path)
 	}
-	if errno != syscall.ENOENT {
-		return
-	}
-	f, err := os.Open(e.Path)
+}
+
+// interpreter returns the interpreter on the #! line of the file at p, or
+// "" if it has none or cannot be read. When it cannot, the program itself
+// is missing; Error's hint still covers the rare case that it vanished in
+// between.
+func interpreter(p string) string {
+	f, err := os.Open(p)
 	if err != nil {
-		// The program itself is missing; Error's hint still covers the
-		// rare case that it vanished in between.
-		return
+		return ""
 	}
 	defer f.Close()
 	var buf [256]byte
 	n, _ := io.ReadFull(f, buf[:])
-	e.Interp = shebang(buf[:n])
+	return shebang(buf[:n])
 }
 
 // notDir reports whether dir certainly cannot be entered because it is

@@ -34,7 +34,7 @@ func TestStartErrors(t *testing.T) {
 			name:      "missing program",
 			cfg:       Config{Path: filepath.Join(dir, "nope.cgi")},
 			wantErrno: syscall.ENOENT,
-			wantMsg:   "no such file or directory (the program or its #! interpreter",
+			wantMsg:   "no such file or directory (ENOENT: the program, its #! interpreter or its ELF loader is missing)",
 		},
 		{
 			name:      "missing program in missing directory",
@@ -46,7 +46,7 @@ func TestStartErrors(t *testing.T) {
 			name:      "not executable",
 			cfg:       Config{Path: write("plain.cgi", "#!/bin/sh\necho hi\n", 0o644)},
 			wantErrno: syscall.EACCES,
-			wantMsg:   "permission denied (not executable",
+			wantMsg:   "permission denied (EACCES: not executable",
 		},
 		{
 			name:      "directory",
@@ -57,21 +57,21 @@ func TestStartErrors(t *testing.T) {
 			name:      "no shebang, not ELF",
 			cfg:       Config{Path: write("text.cgi", "echo hi\n", 0o755)},
 			wantErrno: syscall.ENOEXEC,
-			wantMsg:   "exec format error (no #! line",
+			wantMsg:   "exec format error (ENOEXEC: no #! line",
 		},
 		{
 			name:       "missing interpreter",
 			cfg:        Config{Path: write("perl.cgi", "#! /nonexistent/perl -w\nprint 1;\n", 0o755)},
 			wantErrno:  syscall.ENOENT,
 			wantInterp: "/nonexistent/perl",
-			wantMsg:    "perl.cgi: #! interpreter /nonexistent/perl: no such file or directory",
+			wantMsg:    "perl.cgi: #! interpreter /nonexistent/perl: no such file or directory (ENOENT)",
 		},
 		{
 			name:      "missing working directory",
 			cfg:       Config{Path: self, Dir: filepath.Join(dir, "gone")},
 			wantErrno: syscall.ENOENT,
 			wantDir:   filepath.Join(dir, "gone"),
-			wantMsg:   "working directory " + filepath.Join(dir, "gone") + ": no such file or directory",
+			wantMsg:   "working directory " + filepath.Join(dir, "gone") + ": no such file or directory (ENOENT)",
 		},
 		{
 			name:      "working directory is a file",

@@ -51,13 +51,6 @@ func child(mode string, args []string) int {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-	case "timerslack": // this process's timer slack, in ns
-		b, err := os.ReadFile("/proc/self/timerslack_ns")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		out.Write(b)
 	case "env":
 		for _, kv := range os.Environ() {
 			fmt.Fprintln(out, kv)
@@ -127,6 +120,8 @@ func child(mode string, args []string) int {
 		fmt.Fprintln(out, p.Pid())
 		out.Flush()
 		sleepForever()
+	case "upgrade":
+		return upgradeChild(out, args)
 	default:
 		fmt.Fprintln(os.Stderr, "unknown mode", mode)
 		return 2

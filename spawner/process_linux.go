@@ -72,19 +72,11 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 	if err := ps.open(cfg); err != nil {
 		return nil, err
 	}
-	path, argv := cfg.Path, append([]string{cfg.Path}, cfg.Args...)
-	if len(cfg.Rlimits) > 0 {
-		self, err := os.Executable()
-		if err != nil {
-			ps.closeChild()
-			ps.closeParent()
-			return nil, fmt.Errorf("spawner: rlimits need the trampoline, but: %w", err)
-		}
-		path, argv = self, trampolineArgs(cfg.Rlimits, cfg.Path, cfg.Args)
-	}
-	files := []uintptr{ps.stdinFd(), uintptr(ps.childStdout), uintptr(ps.childStderr)}
-	if cfg.Data {
-		files = append(files, uintptr(ps.childData))
+	path, argv, files, err := command(cfg, &ps)
+	if err != nil {
+		ps.closeChild()
+		ps.closeParent()
+		return nil, err
 	}
 	sys := &syscall.SysProcAttr{
 		Setpgid: true,
@@ -100,11 +92,11 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 	// directory, dup the pidfd and wait for the exit in a blocking waitid
 	// that ties up a thread per running script; a waiter polls the pidfd
 	// instead (see waiter).
-	pid, w, err := forkExecSlack(cfg.TimerSlack, path, argv, env, dir, files, sys)
+	pid, w, err := forkExec(path, argv, env, dir, files, sys)
 	ps.closeChild() // the child has its copies; ours would hide EOF
 	if err != nil {
 		ps.closeParent()
-		return nil, startError(cfg, err)
+		return nil, startError(cfg, err, len(cfg.Rlimits) > 0)
 	}
 
 	p := &Process{
@@ -148,9 +140,31 @@ func cleanEnv(env []string) ([]string, error) {
 	return kept, nil
 }
 
-func startError(cfg Config, err error) error {
+// command is what the child execs, with what argv, and which of our
+// descriptors become its 0, 1, 2, ...: the program itself, or with
+// rlimits the trampoline, which is handed its own executable.
+func command(cfg Config, ps *pipes) (string, []string, []uintptr, error) {
+	files := []uintptr{ps.stdinFd(), uintptr(ps.childStdout), uintptr(ps.childStderr)}
+	if cfg.Data {
+		files = append(files, uintptr(ps.childData))
+	}
+	if len(cfg.Rlimits) == 0 {
+		return cfg.Path, append([]string{cfg.Path}, cfg.Args...), files, nil
+	}
+	fd, err := exeFd()
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("spawner: rlimits need the trampoline, but: %w", err)
+	}
+	if !cfg.Data {
+		files = append(files, ^uintptr(0)) // fd 3 stays closed
+	}
+	files = append(files, uintptr(fd)) // the child's trampolineFd
+	return trampolinePath, trampolineArgs(cfg.Rlimits, cfg.Path, cfg.Args), files, nil
+}
+
+func startError(cfg Config, err error, trampoline bool) error {
 	se := &StartError{Path: cfg.Path, Err: err}
-	se.diagnose(cfg.Dir)
+	se.diagnose(cfg.Dir, trampoline)
 	return se
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -171,19 +172,25 @@ func TestOnlyStdioFds(t *testing.T) {
 	defer syscall.Close(fds[0])
 	defer syscall.Close(fds[1])
 
+	// The trampoline is handed its own executable, which must not reach
+	// the program it execs.
+	limits := []Rlimit{{Resource: syscall.RLIMIT_CORE}}
 	tests := []struct {
-		name string
-		data bool
-		want string
+		name    string
+		data    bool
+		rlimits []Rlimit
+		want    string
 	}{
-		{"stdio", false, "0 1 2"},
-		{"with data", true, "0 1 2 3"},
+		{"stdio", false, nil, "0 1 2"},
+		{"with data", true, nil, "0 1 2 3"},
+		{"stdio through the trampoline", false, limits, "0 1 2"},
+		{"with data through the trampoline", true, limits, "0 1 2 3"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			// cat, not the test binary: the Go runtime opens descriptors
 			// of its own at start-up.
-			p := start(t, Config{Path: "/bin/cat", Data: tt.data})
+			p := start(t, Config{Path: "/bin/cat", Data: tt.data, Rlimits: tt.rlimits})
 			// Once cat echoes, its dynamic loader has closed whatever it
 			// opened, so its table is exactly what it was given.
 			io.WriteString(p.Stdin(), "x\n")
@@ -552,13 +559,28 @@ func TestCredential(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to switch user")
 	}
-	p := start(t, Config{
-		Path:       "/bin/cat",
-		Args:       []string{"/proc/self/status"},
-		Dir:        "/",
-		Credential: &syscall.Credential{Uid: 65534, Gid: 65533, Groups: []uint32{65532, 65531}},
-	})
-	status := readAll(t, p.Stdout())
+	// Through the trampoline, the other user execs our executable by its
+	// descriptor, in a /proc/self it no longer owns.
+	for _, rlimits := range [][]Rlimit{nil, {{Resource: syscall.RLIMIT_CORE}}} {
+		t.Run(fmt.Sprintf("rlimits %v", rlimits), func(t *testing.T) {
+			p := start(t, Config{
+				Path:       "/bin/cat",
+				Args:       []string{"/proc/self/status"},
+				Dir:        "/",
+				Credential: &syscall.Credential{Uid: 65534, Gid: 65533, Groups: []uint32{65532, 65531}},
+				Rlimits:    rlimits,
+			})
+			checkCredential(t, readAll(t, p.Stdout()))
+			if e := waitDone(t, p); e.Code != 0 {
+				t.Errorf("got %v, want exit status 0", e)
+			}
+		})
+	}
+}
+
+// checkCredential checks /proc/self/status text for TestCredential's ids.
+func checkCredential(t *testing.T, status string) {
+	t.Helper()
 	want := map[string]string{
 		"Uid:":    "65534 65534 65534 65534",
 		"Gid:":    "65533 65533 65533 65533",
@@ -583,5 +605,4 @@ func TestCredential(t *testing.T) {
 	if len(want) != 0 {
 		t.Errorf("got no lines for %v in /proc/self/status", want)
 	}
-	waitDone(t, p)
 }
