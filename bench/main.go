@@ -111,7 +111,14 @@ func run(ctx context.Context, args []string) error {
 	if *out == "" {
 		return nil
 	}
-	dir := *out
+	return writeResults(benchDir, *out, md, m, s)
+}
+
+// writeResults writes results.md and chart.svg into out (relative to the
+// bench directory), and the results into the README when out is the
+// committed results directory.
+func writeResults(benchDir, out, md string, m machine, s *suite) error {
+	dir := out
 	if !filepath.IsAbs(dir) {
 		dir = filepath.Join(benchDir, dir)
 	}
