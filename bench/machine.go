@@ -55,8 +55,17 @@ func probeMachine(repo, rev, fwBin, fcgiwrapBin string) machine {
 		}
 	}
 	m.Nginx = strings.TrimPrefix(firstLine(commandOutput("nginx", "-v")), "nginx version: ")
-	m.Wrk = strings.Fields(firstLine(commandOutput("wrk", "--version")) + " ?")[1]
+	m.Wrk = wrkVersion(commandOutput("wrk", "--version"))
 	return m
+}
+
+// wrkVersion takes the version from `wrk --version` ("wrk 4.1.0 [epoll]
+// ..."); "" when wrk is missing or says something else.
+func wrkVersion(out string) string {
+	if f := strings.Fields(firstLine(out)); len(f) >= 2 && f[0] == "wrk" {
+		return f[1]
+	}
+	return ""
 }
 
 func (m machine) rows() [][2]string {

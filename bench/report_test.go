@@ -85,3 +85,18 @@ func TestChartSVG(t *testing.T) {
 		t.Errorf("got fills %v, want one green (met) and two red", fills)
 	}
 }
+
+// TestWrkVersionWithoutWrk: the machine probe indexed the second word of
+// `wrk --version` unchecked, so a machine without wrk panicked the whole
+// run before any scenario (even -only tiny, which needs no wrk).
+func TestWrkVersionWithoutWrk(t *testing.T) {
+	for out, want := range map[string]string{
+		"":                              "",
+		"sh: wrk: not found":            "",
+		"wrk 4.1.0 [epoll] Copyright\n": "4.1.0",
+	} {
+		if got := wrkVersion(out); got != want {
+			t.Errorf("wrkVersion(%q) = %q, want %q", out, got, want)
+		}
+	}
+}
