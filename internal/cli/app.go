@@ -14,15 +14,13 @@ import (
 	"github.com/fcgi-wrap/fcgi-wrap/internal/daemon"
 )
 
-// version is set at build time with
-// -ldflags "-X github.com/fcgi-wrap/fcgi-wrap/internal/cli.version=...".
-var version = "devel"
-
 // Main runs the command line in os.Args and exits with its status.
 func Main() {
 	// Each command handles its own signals: serve treats a second SIGTERM
 	// as "kill now", which a context cannot express.
-	if err := NewApp().RunContext(context.Background(), os.Args); err != nil {
+	app := NewApp()
+	forCheck(app, os.Args)
+	if err := app.RunContext(context.Background(), os.Args); err != nil {
 		// cli.Exit errors were already printed and exited by urfave's
 		// handler; anything reaching here is a plain runtime failure.
 		fmt.Fprintln(os.Stderr, "fcgi-wrap:", err)
@@ -42,11 +40,16 @@ func NewApp() *cli.App {
 			"With SCRIPT every request runs that one program. Without it the web server names the program with " +
 			"SCRIPT_FILENAME, or DOCUMENT_ROOT and SCRIPT_NAME. Without --socket fcgi-wrap accepts on a listening " +
 			"socket passed as file descriptor 0 (lighttpd bin-path, spawn-fcgi) or by systemd socket activation.",
-		Version:                version,
+		Version:                versionText(),
+		HideVersion:            true, // --version is ours: urfave's printer is a package-level variable
 		HideHelpCommand:        true,
 		UseShortOptionHandling: true,
-		Flags:                  serveFlags(),
+		Flags:                  append(serveFlags(), versionFlag),
 		Before: func(c *cli.Context) error {
+			if c.Bool("version") {
+				fmt.Fprintln(c.App.Writer, "fcgi-wrap", c.App.Version)
+				return cli.Exit("", 0)
+			}
 			if err := loadConfigFile(c); err != nil {
 				return usageError("%v", err)
 			}
@@ -72,7 +75,7 @@ func serveAction(c *cli.Context) error {
 	err = daemon.Run(s, daemon.Options{
 		ConfigPath: c.String("config"),
 		Reload:     func() (*daemon.Settings, error) { return reparse(args) },
-		Version:    version,
+		Version:    c.App.Version,
 	})
 	var usage *daemon.UsageError
 	switch {
@@ -83,6 +86,9 @@ func serveAction(c *cli.Context) error {
 	}
 	return runtimeError("%v", err)
 }
+
+// versionFlag prints "fcgi-wrap 0.3.1 (commit abc1234, go1.26.2)".
+var versionFlag = &cli.BoolFlag{Name: "version", Aliases: []string{"v"}, Usage: "print the version, commit and Go version, then exit"}
 
 // usageError is what every bad-arguments path returns: exit code 2.
 func usageError(format string, args ...any) error {

@@ -4,8 +4,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 	"github.com/urfave/cli/v2/altsrc"
@@ -22,59 +23,128 @@ func loadConfigFile(c *cli.Context) error {
 	if path == "" {
 		return nil
 	}
-	if err := checkConfigKeys(path, c.Command.Flags, c.App.Flags); err != nil {
-		return err
-	}
-	source, err := altsrc.NewYamlSourceFromFile(path)
-	if err != nil {
-		return fmt.Errorf("--config %s: %v", path, err)
-	}
 	flags := c.Command.Flags
 	if len(flags) == 0 {
 		flags = c.App.Flags
 	}
-	if err := altsrc.ApplyInputSourceValues(c, source, flags); err != nil {
+	values, err := readConfigFile(path, flags)
+	if err != nil {
+		return err
+	}
+	if err := altsrc.ApplyInputSourceValues(c, altsrc.NewMapInputSource(path, values), flags); err != nil {
 		return fmt.Errorf("--config %s: %v", path, err)
 	}
 	return nil
 }
 
-// checkConfigKeys rejects a file with a key that is not a flag: altsrc
-// would silently ignore a misspelt "wokers: 8".
-func checkConfigKeys(path string, flagSets ...[]cli.Flag) error {
+// readConfigFile reads the YAML mapping at path into the values altsrc
+// wants, typed by each key's flag, so that a mistake is reported with its
+// line: an unknown key (altsrc would silently ignore a misspelt
+// "wokers: 8"), or a value of the wrong kind. A single value stands for a
+// one-element list (socket: unix:/run/x.sock).
+func readConfigFile(path string, flags []cli.Flag) (map[any]any, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("--config: %v", err)
+		return nil, fmt.Errorf("--config: %v", err)
 	}
-	var doc map[string]any
+	var doc yaml.Node
 	if err := yaml.Unmarshal(raw, &doc); err != nil {
-		return fmt.Errorf("--config %s: not valid YAML: %v", path, err)
+		return nil, fmt.Errorf("--config %s: not valid YAML: %v", path, err)
 	}
-	if len(doc) == 0 {
+	if len(doc.Content) == 0 || doc.Content[0].Kind == yaml.MappingNode && len(doc.Content[0].Content) == 0 {
 		// A file truncated in place reads as empty: taking it would
 		// silently drop every setting it held (root, ext, ...).
-		return fmt.Errorf("--config %s: the file sets nothing (empty, or only comments); refusing it", path)
+		return nil, fmt.Errorf("--config %s: the file sets nothing (empty, or only comments); refusing it", path)
 	}
-	known := map[string]bool{}
-	for _, flags := range flagSets {
-		for _, f := range flags {
-			for _, name := range f.Names() {
-				known[name] = true
-			}
+	top := doc.Content[0]
+	if top.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("--config %s:%d: want settings as key: value lines", path, top.Line)
+	}
+	known := map[string]cli.Flag{}
+	for _, f := range flags {
+		for _, name := range f.Names() {
+			known[name] = f
 		}
 	}
-	var unknown []string
-	for key := range doc {
-		if !known[key] || key == "config" {
-			unknown = append(unknown, key)
+	delete(known, "config")
+	values := map[any]any{}
+	var unknown, bad []string
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		key, node := top.Content[i], top.Content[i+1]
+		f, ok := known[key.Value]
+		if !ok {
+			unknown = append(unknown, fmt.Sprintf("%s (line %d)", key.Value, key.Line))
+			continue
+		}
+		v, err := configValue(f, node)
+		if err != nil {
+			bad = append(bad, fmt.Sprintf("%s:%d: %s: %v", path, node.Line, key.Value, err))
+			continue
+		}
+		if v != nil {
+			values[f.Names()[0]] = v
 		}
 	}
 	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return fmt.Errorf("--config %s: unknown setting(s) %s (keys are the long flag names, e.g. workers: 8)",
+		return nil, fmt.Errorf("--config %s: unknown setting(s) %s (keys are the long flag names, e.g. workers: 8)",
 			path, strings.Join(unknown, ", "))
 	}
-	return nil
+	if len(bad) > 0 {
+		return nil, fmt.Errorf("--config %s", strings.Join(bad, "; "))
+	}
+	return values, nil
+}
+
+// configValue converts node to the type altsrc expects for f; nil for an
+// empty value (the key is then as good as absent).
+func configValue(f cli.Flag, node *yaml.Node) (any, error) {
+	if node.Tag == "!!null" {
+		return nil, nil
+	}
+	if _, list := f.(*altsrc.StringSliceFlag); list {
+		items := []*yaml.Node{node}
+		if node.Kind == yaml.SequenceNode {
+			items = node.Content
+		}
+		var out []any
+		for _, item := range items {
+			if item.Kind != yaml.ScalarNode {
+				return nil, fmt.Errorf("want a value or a list of values")
+			}
+			out = append(out, item.Value)
+		}
+		return out, nil
+	}
+	if node.Kind != yaml.ScalarNode {
+		return nil, fmt.Errorf("want a single value, not a list or mapping")
+	}
+	switch f.(type) {
+	case *altsrc.IntFlag:
+		n, err := strconv.Atoi(node.Value)
+		if err != nil {
+			return nil, fmt.Errorf("want a whole number, got %q", node.Value)
+		}
+		return n, nil
+	case *altsrc.Int64Flag:
+		n, err := strconv.ParseInt(node.Value, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("want a whole number, got %q", node.Value)
+		}
+		return n, nil
+	case *altsrc.BoolFlag:
+		var b bool
+		if err := node.Decode(&b); err != nil {
+			return nil, fmt.Errorf("want true or false, got %q", node.Value)
+		}
+		return b, nil
+	case *altsrc.DurationFlag:
+		d, err := time.ParseDuration(node.Value)
+		if err != nil {
+			return nil, fmt.Errorf("want a duration such as 30s or 5m, got %q", node.Value)
+		}
+		return d, nil
+	}
+	return node.Value, nil
 }
 
 // reparse builds settings again from the original command line and the

@@ -54,23 +54,39 @@ END {
 	if (list != "") system("kill -9" list " 2>/dev/null")
 }`
 
-func startGroupGuard() (*groupGuard, error) {
+// guardArgs is the guard's command line, which is what ps shows: awk reads
+// its program from fd 3, so the listing says what the process is instead
+// of spelling out the program.
+var guardArgs = []string{"awk", "-v", "fcgi_wrap=group-guard", "-f", "/dev/fd/3"}
+
+func startGroupGuard() (*groupGuard, error) { return startGroupGuardWith(nil) }
+
+// startGroupGuardWith starts the guard with ambient capabilities: the
+// CAP_KILL it needs to kill the groups of scripts that run as other users
+// (--run-as owner without cgroups).
+func startGroupGuardWith(ambient []uintptr) (*groupGuard, error) {
 	awk, err := exec.LookPath("awk")
 	if err != nil {
 		return nil, err
 	}
+	prog, err := programPipe(guardProgram)
+	if err != nil {
+		return nil, err
+	}
+	defer prog.Close()
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
 	cmd := &exec.Cmd{
-		Path:  awk,
-		Args:  []string{"awk", guardProgram},
-		Stdin: r,
-		Env:   []string{"PATH=/usr/bin:/bin", "LC_ALL=C"},
+		Path:       awk,
+		Args:       guardArgs,
+		Stdin:      r,
+		ExtraFiles: []*os.File{prog},
+		Env:        []string{"PATH=/usr/bin:/bin", "LC_ALL=C"},
 		// Its own process group: a Ctrl-C meant for fcgi-wrap's graceful
 		// shutdown must not take the guard down first.
-		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
+		SysProcAttr: &syscall.SysProcAttr{Setpgid: true, AmbientCaps: ambient},
 	}
 	if err := cmd.Start(); err != nil {
 		r.Close()
@@ -79,6 +95,25 @@ func startGroupGuard() (*groupGuard, error) {
 	}
 	r.Close()
 	return &groupGuard{w: w, cmd: cmd}, nil
+}
+
+// programPipe returns the read end of a pipe that holds text and is then
+// closed: the program is far below the pipe's 64 KiB, so the write cannot
+// block, and the reader meets EOF after it.
+func programPipe(text string) (*os.File, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	_, err = w.WriteString(text)
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		r.Close()
+		return nil, fmt.Errorf("group guard program: %w", err)
+	}
+	return r, nil
 }
 
 func (g *groupGuard) Add(pgid int) {

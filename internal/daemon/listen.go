@@ -13,7 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/coreos/go-systemd/v22/activation"
 	"github.com/hashicorp/go-hclog"
 )
 
@@ -27,6 +26,8 @@ func (a SocketAddr) String() string { return a.Network + ":" + a.Address }
 
 // ParseSocketURL accepts what fcgiwrap and spawn-fcgi users write:
 // unix:/path, a bare /path or ./path, tcp:host:port, tcp4:..., tcp6:[addr]:port.
+// A tcp host of "*" or "" means every address; the port may be a service
+// name. Names are resolved when binding (tcpAddresses).
 func ParseSocketURL(s string) (SocketAddr, error) {
 	if strings.HasPrefix(s, "/") || strings.HasPrefix(s, "./") || strings.HasPrefix(s, "../") {
 		return SocketAddr{"unix", s}, nil
@@ -50,12 +51,33 @@ func ParseSocketURL(s string) (SocketAddr, error) {
 		if err != nil {
 			return SocketAddr{}, fmt.Errorf("socket %q: %v", s, err)
 		}
-		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-			return SocketAddr{}, fmt.Errorf("socket %q: bad port %q", s, port)
+		if !validPort(port) {
+			return SocketAddr{}, fmt.Errorf("socket %q: bad port %q (want a number up to 65535 or a name from /etc/services)", s, port)
+		}
+		if host == "*" {
+			host = "" // every address family, as php-fpm's listen = *:9000
 		}
 		return SocketAddr{scheme, net.JoinHostPort(host, port)}, nil
 	}
 	return SocketAddr{}, fmt.Errorf("socket %q: unknown scheme %q (want unix, tcp, tcp4 or tcp6)", s, scheme)
+}
+
+// validPort: a number, or a service name as /etc/services spells them
+// (resolved when binding).
+func validPort(port string) bool {
+	if port == "" || port[0] == '-' {
+		return false
+	}
+	if strings.Trim(port, "0123456789") == "" {
+		_, err := strconv.ParseUint(port, 10, 16)
+		return err == nil
+	}
+	for _, c := range port {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // errNoSocket is a usage error: fcgi-wrap has nothing to accept on.
@@ -76,20 +98,19 @@ func openListeners(st *Startup, log hclog.Logger) ([]net.Listener, error) {
 		}
 		return inherited, nil
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
+	defer cancel()
 	var listeners []net.Listener
 	for _, raw := range st.Sockets {
-		addr, err := ParseSocketURL(raw)
-		if err == nil {
-			var l net.Listener
-			l, err = bind(addr, st)
-			if err == nil {
-				log.Info("listening", "socket", addr.Network+":"+l.Addr().String())
-				listeners = append(listeners, l)
-				continue
-			}
+		bound, err := bind(ctx, raw, st, log)
+		if err != nil {
+			closeAll(listeners)
+			return nil, err
 		}
-		closeAll(listeners)
-		return nil, err
+		for _, l := range bound {
+			log.Info("listening", "socket", l.Addr().Network()+":"+l.Addr().String())
+		}
+		listeners = append(listeners, bound...)
 	}
 	return listeners, nil
 }
@@ -100,40 +121,21 @@ func closeAll(listeners []net.Listener) {
 	}
 }
 
-func bind(addr SocketAddr, st *Startup) (net.Listener, error) {
-	if addr.Network != "unix" {
-		l, err := net.Listen(addr.Network, addr.Address)
-		if err != nil {
-			return nil, fmt.Errorf("listen on %s: %w", addr, err)
-		}
-		return l, nil
-	}
-	if err := removeStaleSocket(addr.Address); err != nil {
+// bind opens what one --socket stands for: a unix socket, or a tcp socket
+// per address its host resolves to.
+func bind(ctx context.Context, raw string, st *Startup, log hclog.Logger) ([]net.Listener, error) {
+	addr, err := ParseSocketURL(raw)
+	if err != nil {
 		return nil, err
 	}
-	// The umask closes the window between bind and chmod in which the
-	// socket would have the default, usually wider, permissions.
-	old := syscall.Umask(int(^st.SocketMode & 0o777))
-	l, err := net.Listen("unix", addr.Address)
-	syscall.Umask(old)
+	if addr.Network != "unix" {
+		return listenTCP(ctx, netResolver{}, raw, addr)
+	}
+	l, err := listenUnix(addr, st, log)
 	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+		return nil, err
 	}
-	if err := os.Chmod(addr.Address, st.SocketMode); err != nil {
-		l.Close()
-		return nil, fmt.Errorf("socket %s: %w", addr, err)
-	}
-	if st.SocketOwner != "" {
-		uid, gid, err := lookupOwner(st.SocketOwner)
-		if err == nil {
-			err = os.Lchown(addr.Address, uid, gid)
-		}
-		if err != nil {
-			l.Close()
-			return nil, fmt.Errorf("--socket-owner %q: %w", st.SocketOwner, err)
-		}
-	}
-	return l, nil
+	return []net.Listener{l}, nil
 }
 
 // removeStaleSocket clears the way for bind: a socket left by a killed
@@ -164,21 +166,28 @@ func removeStaleSocket(path string) error {
 	return nil
 }
 
-// lookupOwner resolves USER[:GROUP]; without GROUP the user's primary group.
+// lookupOwner resolves USER[:GROUP] as chown(1) does: USER alone or
+// "USER:" means that user and its primary group, ":GROUP" only the group.
+// -1 stands for the part not given.
 func lookupOwner(spec string) (uid, gid int, err error) {
 	name, group, hasGroup := strings.Cut(spec, ":")
-	u, err := user.Lookup(name)
-	if err != nil {
-		if u, err = user.LookupId(name); err != nil {
-			return 0, 0, fmt.Errorf("no user %q", name)
+	uid, gid = -1, -1
+	if name != "" {
+		u, err := user.Lookup(name)
+		if err != nil {
+			if u, err = user.LookupId(name); err != nil {
+				return 0, 0, fmt.Errorf("no user %q", name)
+			}
 		}
+		uid, _ = strconv.Atoi(u.Uid)
+		gid, _ = strconv.Atoi(u.Gid)
 	}
-	uid, _ = strconv.Atoi(u.Uid)
-	gid, _ = strconv.Atoi(u.Gid)
-	if hasGroup {
+	if group != "" {
 		if gid, err = lookupGroup(group); err != nil {
 			return 0, 0, err
 		}
+	} else if hasGroup && name == "" {
+		return 0, 0, fmt.Errorf("%q names neither a user nor a group", spec)
 	}
 	return uid, gid, nil
 }
@@ -192,56 +201,6 @@ func lookupGroup(name string) (int, error) {
 	}
 	return strconv.Atoi(g.Gid)
 }
-
-// inheritedListeners finds sockets handed over by systemd (LISTEN_FDS) or,
-// by the FastCGI convention, a listening socket on fd 0.
-func inheritedListeners(log hclog.Logger) ([]net.Listener, error) {
-	if os.Getenv("LISTEN_FDS") != "" {
-		named, err := activation.ListenersWithNames()
-		if err != nil {
-			return nil, fmt.Errorf("systemd sockets: %w", err)
-		}
-		var listeners []net.Listener
-		for name, ls := range named {
-			for _, l := range ls {
-				log.Info("listening on systemd socket", "name", name, "addr", l.Addr().String())
-				listeners = append(listeners, l)
-			}
-		}
-		if len(listeners) > 0 {
-			return listeners, nil
-		}
-	}
-	accepting, err := syscall.GetsockoptInt(wireListenFD, syscall.SOL_SOCKET, syscall.SO_ACCEPTCONN)
-	if err != nil || accepting != 1 {
-		return nil, nil
-	}
-	f := os.NewFile(uintptr(wireListenFD), "fastcgi-listen-socket")
-	l, err := net.FileListener(f)
-	if err != nil {
-		return nil, fmt.Errorf("socket on fd 0: %w", err)
-	}
-	// net.FileListener made a close-on-exec copy; fd 0 itself would be
-	// inherited by nothing (scripts get their own stdin) but must not stay
-	// a listening socket nor become free for an unrelated file.
-	f.Close()
-	// /dev/null takes its place as a raw fd (no *os.File, whose finalizer
-	// would close it again), so no later file silently becomes "stdin".
-	null, err := syscall.Open(os.DevNull, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		l.Close()
-		return nil, err
-	}
-	if null != wireListenFD {
-		syscall.Dup3(null, wireListenFD, 0)
-		syscall.Close(null)
-	}
-	log.Info("listening on the socket passed as fd 0", "addr", l.Addr().String())
-	return []net.Listener{l}, nil
-}
-
-// wireListenFD is FCGI_LISTENSOCK_FILENO.
-const wireListenFD = 0
 
 // allowRules is the live --allow-from list (with FCGI_WEB_SERVER_ADDRS);
 // a reload swaps it. Empty allows everyone.
