@@ -22,6 +22,12 @@ var (
 	ErrBadHead = errors.New("cgienv: invalid response head")
 )
 
+// headNeeds says what a CGI response head is, for the errors about heads
+// that are not one: the usual cause is a script that prints its body
+// first, or forgets the empty line, and the operator reading the log may
+// never have written a CGI script.
+const headNeeds = "a CGI response must start with header lines such as Content-Type: text/html, then an empty line"
+
 // Field is one header field of a response head.
 type Field struct{ Name, Value string }
 
@@ -68,7 +74,7 @@ func ParseHead(b []byte, nph bool, max int) (Head, int, error) {
 		nl := bytes.IndexByte(win[off:], '\n')
 		if nl < 0 {
 			if len(b) >= max {
-				return Head{}, 0, fmt.Errorf("%w: no blank line within %d bytes", ErrHeadTooLarge, max)
+				return Head{}, 0, fmt.Errorf("%w: no blank line within %d bytes; %s", ErrHeadTooLarge, max, headNeeds)
 			}
 			return Head{}, 0, ErrIncompleteHead
 		}
@@ -123,9 +129,18 @@ func ParseHead(b []byte, nph bool, max int) (Head, int, error) {
 	case sawType:
 		h.Status, h.Reason = 200, StatusText(200)
 	default:
-		return Head{}, 0, fmt.Errorf("%w: no Content-Type, Location or Status", ErrBadHead)
+		return Head{}, 0, fmt.Errorf("%w: no Content-Type, Location or Status; %s", ErrBadHead, headNeeds)
 	}
 	return h, off, nil
+}
+
+// UnendedHead is the error for a script whose output ended, after the
+// bytes in b, before its head did: ParseHead still said ErrIncompleteHead.
+func UnendedHead(b []byte) error {
+	if len(b) == 0 {
+		return fmt.Errorf("%w: the script wrote nothing to stdout; %s", ErrBadHead, headNeeds)
+	}
+	return fmt.Errorf("%w: output ended after %d bytes without the empty line that ends the head; %s", ErrBadHead, len(b), headNeeds)
 }
 
 func badHead(line int, msg string) error {
@@ -178,7 +193,7 @@ func parseField(line []byte) (string, string, error) {
 	}
 	i := bytes.IndexByte(line, ':')
 	if i < 0 {
-		return "", "", errors.New("header line without ':'")
+		return "", "", errors.New("header line without ':'; " + headNeeds)
 	}
 	name := string(line[:i])
 	if !validToken(name) {

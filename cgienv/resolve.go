@@ -33,6 +33,11 @@ type ResolveOptions struct {
 	// group or others, or that lies in a directory writable by others
 	// without the sticky bit. False means no such checks.
 	StrictPerms bool
+	// Interpreters run scripts by the ending of their names
+	// (--interpreter); such a script must be readable rather than
+	// executable, and every other rule applies to it. Nil means every
+	// script is run as a program itself.
+	Interpreters []Interpreter
 }
 
 // Script is the program a request resolved to, and what the CGI
@@ -44,6 +49,7 @@ type Script struct {
 	PathInfo    string // PATH_INFO to give the script when PathInfoSet
 	PathInfoSet bool   // resolution split PATH_INFO off the path and it overrides the server's
 	NPH         bool   // the base name starts with "nph-": the script writes a full HTTP status line
+	Interpreter string // the program that runs Path as its argument (ResolveOptions.Interpreters); "": Path runs itself
 }
 
 // Resolve decides which program a request runs, from the request's params
@@ -55,6 +61,14 @@ type Script struct {
 // for fcgiwrap rely on). Either path is walked back to the deepest existing
 // file; what lies past it becomes PATH_INFO.
 func Resolve(params map[string]string, opts ResolveOptions) (Script, error) {
+	s, err := resolve(params, opts)
+	if err == nil {
+		s.Interpreter = interpreterFor(s.Path, opts.Interpreters)
+	}
+	return s, err
+}
+
+func resolve(params map[string]string, opts ResolveOptions) (Script, error) {
 	if opts.FixedScript != "" {
 		return resolveFixed(opts)
 	}

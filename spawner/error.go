@@ -6,6 +6,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -43,7 +45,7 @@ func (e *StartError) Error() string {
 	case e.Dir != "":
 		msg += "working directory " + e.Dir + ": "
 	case e.Interp != "":
-		msg += "#! interpreter " + e.Interp + ": "
+		msg += "#! interpreter " + quoteCR(e.Interp) + ": "
 	case e.Trampoline:
 		msg += "rlimit trampoline (this program's own executable, " + TrampolineName + "): "
 	}
@@ -61,7 +63,24 @@ func (e *StartError) Error() string {
 			return msg + " (" + name + ": " + h + ")"
 		}
 	}
+	if strings.HasSuffix(e.Interp, "\r") {
+		return msg + " (" + name + ": " + crHint + ")"
+	}
 	return msg + " (" + name + ")"
+}
+
+// crHint explains an interpreter name that ends in a carriage return: the
+// script was saved with DOS line endings, so the kernel looks for
+// "/bin/sh\r", which no system has.
+const crHint = "the #! line ends in a carriage return (DOS line endings); convert the script with dos2unix or sed -i 's/\\r$//'"
+
+// quoteCR quotes an interpreter name that holds a carriage return, which
+// would otherwise be invisible in the log (or move its cursor).
+func quoteCR(interp string) string {
+	if strings.ContainsRune(interp, '\r') {
+		return strconv.Quote(interp)
+	}
+	return interp
 }
 
 // programHint says which file an errno from execve of a program most

@@ -67,6 +67,14 @@ func TestStartErrors(t *testing.T) {
 			wantMsg:    "perl.cgi: #! interpreter /nonexistent/perl: no such file or directory (ENOENT)",
 		},
 		{
+			// Saved with DOS line endings: the kernel looks for "/bin/sh\r".
+			name:       "CRLF shebang",
+			cfg:        Config{Path: write("dos.cgi", "#!/bin/sh\r\necho hi\r\n", 0o755)},
+			wantErrno:  syscall.ENOENT,
+			wantInterp: "/bin/sh\r",
+			wantMsg:    `dos.cgi: #! interpreter "/bin/sh\r": no such file or directory (ENOENT: the #! line ends in a carriage return (DOS line endings)`,
+		},
+		{
 			name:      "missing working directory",
 			cfg:       Config{Path: self, Dir: filepath.Join(dir, "gone")},
 			wantErrno: syscall.ENOENT,
