@@ -1,7 +1,7 @@
 // Package daemon is fcgi-wrap serving: it binds or adopts the listening
 // sockets, drops privileges, runs the FastCGI server with the gateway as
-// its handler, and steers it by signals (reload, reopen logs, shutdown),
-// the config file watch and systemd's notify socket.
+// its handler, and steers it by signals (reload, reopen logs, upgrade,
+// shutdown), the config file watch and systemd's notify socket.
 package daemon
 
 import (
@@ -50,23 +50,38 @@ type daemon struct {
 	allow     allowRules
 	files     []*reopenFile // log files reopened on SIGUSR1
 	observers *observers
+
+	// sockets are the listening sockets as bound or adopted, before
+	// guardTCP wraps them: what an upgrade hands over.
+	sockets []net.Listener
+	// upgradedFrom is the process that started this one by an upgrade;
+	// nil for any other start.
+	upgradedFrom *upgradedFrom
+	// handedMetrics is the metrics socket handed over by upgradedFrom,
+	// until openObservers takes it.
+	handedMetrics net.Listener
+	startDir      string // the working directory at start, for selfPath
 }
 
-// Run serves until SIGTERM or SIGINT, or until a listener fails. A
-// *UsageError means the settings themselves are at fault.
+// Run serves until SIGTERM or SIGINT, until a listener fails, or until a
+// new process started by SIGUSR2 has taken over. A *UsageError means the
+// settings themselves are at fault.
 func Run(s *Settings, opts Options) error {
 	// Caught from the start: a supervisor may signal as soon as the pid
 	// file appears, and a SIGTERM then must stop us cleanly, not kill us.
 	signals := make(chan os.Signal, 4)
-	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
 	defer signal.Stop(signals)
 	Tune()
 	level, err := ParseLevel(s.Live.LogLevel)
 	if err != nil {
 		return &UsageError{Err: err}
 	}
+	// Before anything looks at LISTEN_FDS.
+	from, fromErr := takeUpgrade()
 	var logOut io.Writer = os.Stderr
-	d := &daemon{opts: opts, startup: s.Startup, live: s.Live}
+	d := &daemon{opts: opts, startup: s.Startup, live: s.Live, upgradedFrom: from}
+	d.startDir, _ = os.Getwd()
 	if s.Startup.LogFile != "" {
 		f, err := openReopenFile(s.Startup.LogFile)
 		if err != nil {
@@ -77,7 +92,10 @@ func Run(s *Settings, opts Options) error {
 		logOut = f
 	}
 	d.log = NewLogger(logOut, level, s.Startup.LogFormat)
-	if d.listeners, err = openListeners(&s.Startup, d.log); err != nil {
+	if fromErr != nil {
+		d.log.Warn("not started by an upgrade after all", "error", fromErr)
+	}
+	if err := d.openSockets(s); err != nil {
 		return err
 	}
 	defer closeAll(d.listeners)
@@ -89,6 +107,10 @@ func Run(s *Settings, opts Options) error {
 		return err
 	}
 	defer d.observers.close()
+	if d.handedMetrics != nil {
+		// Metrics are off now: the socket handed over is not needed.
+		d.handedMetrics.Close()
+	}
 	removePid, err := writePidFile(s.Startup.PidFile)
 	if err != nil {
 		return err
@@ -96,19 +118,19 @@ func Run(s *Settings, opts Options) error {
 	defer removePid()
 
 	// Everything that may need root (sockets, their owner, log files, the
-	// pid file) is open by now.
-	if err := dropPrivileges(&s.Startup, d.log); err != nil {
+	// pid file, the cgroup tree) is open by now.
+	tree, err := setupContainment(&s.Startup, d.log)
+	if err != nil {
 		return err
 	}
-	guard, err := startGroupGuard()
-	if err != nil {
-		// Scripts still die with fcgi-wrap through Pdeathsig; only their
-		// own children could outlive a SIGKILLed fcgi-wrap.
-		d.log.Warn("no group guard; a script's children may outlive fcgi-wrap if it is killed", "error", err)
-	} else {
-		d.gateway.Guard = guard
-		defer guard.stop()
+	if tree != nil {
+		defer closeTree(tree, d.log) // after the guard has stopped: it lives in the tree
 	}
+	d.contain(tree)
+	if err := dropPrivileges(&s.Startup, d.files, d.log); err != nil {
+		return err
+	}
+	defer d.startGuard(tree)()
 	guardTCP(d.listeners, &d.allow, d.log)
 	return d.run(signals)
 }
@@ -152,30 +174,13 @@ func (d *daemon) run(signals <-chan os.Signal) error {
 	d.log.Info("ready", "workers", d.live.Pool.Workers, "queue", d.live.Pool.Queue, "script", d.startup.Script,
 		"gomaxprocs", runtime.GOMAXPROCS(0), "version", d.opts.Version)
 	stopNotifier := d.startNotifier()
+	d.upgradedFrom.reportReady(d.log)
 	stopWatch := d.watchConfig()
 
-	var runErr error
-	for stopping := false; !stopping; {
-		select {
-		case sig := <-signals:
-			switch sig {
-			case syscall.SIGHUP:
-				d.reload("SIGHUP", false)
-			case syscall.SIGUSR1:
-				d.reopenLogs()
-			default:
-				d.log.Info("shutting down", "signal", sig.String(), "timeout", d.shutdownTimeout())
-				stopping = true
-			}
-		case err := <-serveErr:
-			d.log.Error("listener failed", "error", err)
-			runErr = err
-			stopping = true
-		}
-	}
+	cause, runErr := d.serveUntilStop(signals, serveErr)
 	stopWatch()
 	stopNotifier()
-	d.shutdown(signals)
+	d.shutdown(signals, cause)
 	cancel()
 	serving.Wait()
 	if runErr != nil {
@@ -185,19 +190,95 @@ func (d *daemon) run(signals <-chan os.Signal) error {
 	return nil
 }
 
+// stopCause says why serving ends, which decides how it ends.
+type stopCause int
+
+const (
+	stopSignal   stopCause = iota // SIGTERM or SIGINT
+	stopUpgraded                  // a new process accepts on the sockets now
+	stopFailed                    // a listener failed
+)
+
+// serveUntilStop steers the daemon by signals until it is to stop, and
+// says why.
+func (d *daemon) serveUntilStop(signals <-chan os.Signal, serveErr <-chan error) (stopCause, error) {
+	var up *upgrade // an upgrade whose new process is not ready yet
+	defer func() {
+		if up != nil {
+			d.abandonUpgrade(up)
+		}
+	}()
+	for {
+		var upgraded <-chan error
+		if up != nil {
+			upgraded = up.result
+		}
+		select {
+		case sig := <-signals:
+			switch sig {
+			case syscall.SIGHUP:
+				d.reload("SIGHUP", false)
+			case syscall.SIGUSR1:
+				d.reopenLogs()
+			case syscall.SIGUSR2:
+				if up != nil {
+					d.log.Warn("upgrade already under way; SIGUSR2 ignored", "pid", up.pid())
+					continue
+				}
+				up = d.beginUpgrade()
+			default:
+				d.log.Info("shutting down", "signal", sig.String(), "timeout", d.shutdownTimeout())
+				return stopSignal, nil
+			}
+		case err := <-upgraded:
+			u := up
+			up = nil
+			if err != nil {
+				d.upgradeFailed(u, err)
+				continue
+			}
+			d.handOver(u)
+			return stopUpgraded, nil
+		case err := <-serveErr:
+			d.log.Error("listener failed", "error", err)
+			return stopFailed, err
+		}
+	}
+}
+
 func (d *daemon) shutdownTimeout() time.Duration {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
 	return d.live.ShutdownTimeout
 }
 
-// shutdown stops accepting, turns away requests still queued, and lets the
-// running ones finish within --shutdown-timeout; a second signal, or the
-// timeout, kills what is left.
-func (d *daemon) shutdown(signals <-chan os.Signal) {
-	d.pool.Close()
+func (d *daemon) drainDelay() time.Duration {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	return d.live.DrainDelay
+}
+
+// shutdown stops accepting and lets the running requests finish within
+// --shutdown-timeout; a second signal, or the timeout, kills what is left.
+// Stopping for good, the ping page answers 503 from the start (for
+// --drain-delay while fcgi-wrap still accepts, see lameDuck), and
+// requests still queued are turned away. After an upgrade the queued
+// requests still run, since the new process only took over accepting,
+// and the socket files stay: the new process serves them.
+func (d *daemon) shutdown(signals <-chan os.Signal, cause stopCause) {
+	killNow := false
+	if cause == stopUpgraded {
+		keepSocketFiles(d.sockets)
+	} else {
+		d.gateway.SetDraining()
+		killNow = cause == stopSignal && !d.lameDuck(signals)
+		d.pool.Close()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), d.shutdownTimeout())
 	defer cancel()
+	if killNow {
+		cancel()
+	}
 	done := make(chan error, 1)
 	go func() { done <- d.server.Shutdown(ctx) }()
 	for {
@@ -216,14 +297,33 @@ func (d *daemon) shutdown(signals <-chan os.Signal) {
 	}
 }
 
-func (d *daemon) reopenLogs() {
-	for _, f := range d.files {
-		if err := f.Reopen(); err != nil {
-			d.log.Error("reopening log file", "path", f.path, "error", err)
-			continue
-		}
-		d.log.Info("log file reopened", "path", f.path)
+// lameDuck keeps accepting and serving for --drain-delay while the ping
+// page answers 503, so that a balancer's health checks take this instance
+// out before it refuses connections. It reports false when a second
+// signal cut the delay short, which means: kill now.
+func (d *daemon) lameDuck(signals <-chan os.Signal) bool {
+	delay := d.drainDelay()
+	if delay <= 0 {
+		return true
 	}
+	d.log.Info("draining: the ping page answers 503 while requests are still accepted", "for", delay)
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			return true
+		case sig := <-signals:
+			if sig == syscall.SIGINT || sig == syscall.SIGTERM {
+				d.log.Warn("second signal: killing running scripts now", "signal", sig.String())
+				return false
+			}
+		}
+	}
+}
+
+func (d *daemon) reopenLogs() {
+	reopenAll(d.files, d.log, os.Stderr)
 }
 
 // Tune runs fcgi-wrap's own Go code on half the CPUs (at least one) unless

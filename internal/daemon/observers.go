@@ -39,7 +39,7 @@ func (d *daemon) openObservers() error {
 		obs = append(obs, observe.NewAccessLog(f, asJSON))
 	}
 	if st.MetricsListen != "" {
-		l, err := net.Listen("tcp", st.MetricsListen)
+		l, err := d.listenMetrics(st.MetricsListen)
 		if err != nil {
 			return fmt.Errorf("--metrics-listen: %w", err)
 		}
