@@ -30,8 +30,8 @@ func check(p string, mode fs.FileMode, opts ResolveOptions, dynamic bool) error 
 	if len(opts.Allow) > 0 && !allowed(resolved, opts.Allow) {
 		return forbidden("not matched by --allow: "+p+" (resolves to "+resolved+")", nil)
 	}
-	if err := executable(p); err != nil {
-		return forbidden("not executable: "+p, err)
+	if err := runnable(p, opts); err != nil {
+		return err
 	}
 	if opts.StrictPerms {
 		return strictPerms(p, resolved, mode)
@@ -101,13 +101,13 @@ func matchPath(pattern, p string) bool {
 func strictPerms(p, resolved string, m fs.FileMode) error {
 	switch {
 	case m&fs.ModeSetuid != 0:
-		return forbidden("setuid: "+p, nil)
+		return forbidden("setuid: "+p+" (chmod u-s it, or allow it with --no-strict-perms)", nil)
 	case m&fs.ModeSetgid != 0:
-		return forbidden("setgid: "+p, nil)
+		return forbidden("setgid: "+p+" (chmod g-s it, or allow it with --no-strict-perms)", nil)
 	case m&0o002 != 0:
-		return forbidden("writable by others: "+p, nil)
+		return forbidden("writable by others: "+p+" (chmod o-w it, or allow it with --no-strict-perms)", nil)
 	case m&0o020 != 0:
-		return forbidden("writable by group: "+p, nil)
+		return forbidden("writable by group: "+p+" (chmod g-w it, or allow it with --no-strict-perms)", nil)
 	}
 	dirs := []string{path.Dir(p)}
 	if d := path.Dir(resolved); d != dirs[0] {
@@ -119,7 +119,7 @@ func strictPerms(p, resolved string, m fs.FileMode) error {
 			return forbidden("cannot stat directory "+d, err)
 		}
 		if ds.Mode()&0o002 != 0 && ds.Mode()&fs.ModeSticky == 0 {
-			return forbidden("in a directory writable by others: "+d, nil)
+			return forbidden("in a directory writable by others: "+d+" (chmod o-w or chmod +t it, or allow it with --no-strict-perms)", nil)
 		}
 	}
 	return nil

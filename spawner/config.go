@@ -1,6 +1,7 @@
 package spawner
 
 import (
+	"os"
 	"syscall"
 	"time"
 )
@@ -20,6 +21,12 @@ type Config struct {
 	// NoStdin gives the child /dev/null as its stdin instead of a pipe, for
 	// a caller that knows there is no input: Process.Stdin is then nil.
 	NoStdin bool
+	// Stdin, if set, is the child's stdin instead of a pipe: a file the
+	// caller has filled (a spooled request body), so the child may read it
+	// at its own pace, or even seek. Process.Stdin is then nil and NoStdin
+	// does not matter. The child gets its own descriptor; the caller still
+	// closes this one. nil means a pipe, or /dev/null with NoStdin.
+	Stdin *os.File
 	// Data also opens a pipe whose read end is the child's fd 3 (the
 	// FastCGI Filter role's FCGI_DATA stream); false leaves fd 3 closed.
 	Data bool
@@ -37,6 +44,12 @@ type Config struct {
 	// 0 means 1 MiB, negative leaves the kernel's default (64 KiB). If the
 	// kernel refuses the size, a smaller one is used silently.
 	PipeSize int
+	// Cgroup, if set, is the cgroup v2 the child starts in: clone3 puts
+	// it there before its first instruction, so neither it nor anything
+	// it starts ever runs outside. Kill's SIGKILL then also kills the
+	// whole cgroup, which reaches the descendants that left the process
+	// group (setsid). nil: the process group is all there is.
+	Cgroup Cgroup
 	// StdinPipeSize is the stdin pipe's buffer in bytes; 0 leaves the
 	// kernel's default (64 KiB). Worth raising for a large request body:
 	// fewer, larger writes and wake-ups while it streams in.

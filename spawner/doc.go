@@ -4,7 +4,10 @@
 // directory" and "it has exited with this status": the full-duplex pipes
 // (stdin, stdout, stderr and, for the FastCGI Filter role, a data pipe on
 // fd 3), credentials, resource limits, and killing the whole process group
-// with SIGTERM, a grace period, then SIGKILL. It knows nothing of FastCGI or
+// with SIGTERM, a grace period, then SIGKILL. Given a cgroup v2 directory
+// (Config.Cgroup), it starts the program inside it with clone3 and the
+// SIGKILL reaches the whole cgroup; the CPU time the program used comes
+// from the rusage its exit reports. It knows nothing of FastCGI or
 // CGI; the exit status it reports follows POSIX wait(2) semantics and the
 // shell's 128+signal convention.
 //

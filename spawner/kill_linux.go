@@ -11,6 +11,8 @@ import (
 // group is still alive KillGrace later, SIGKILL. With a zero KillGrace it
 // sends SIGKILL at once. It returns at once, is idempotent, and still works
 // after the leader has exited (what is left of the group is killed).
+// With a Config.Cgroup, the SIGKILL is sent to the whole cgroup as well:
+// processes that left the group get no SIGTERM, but they die.
 func (p *Process) Kill() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -19,10 +21,13 @@ func (p *Process) Kill() {
 	}
 	p.killed = true
 	if p.grace <= 0 {
-		p.signalGroup(syscall.SIGKILL)
+		p.killAll()
 		return
 	}
 	if !p.signalGroup(syscall.SIGTERM) {
+		// Nothing is left in the group to be gentle with; whatever left
+		// it is in the cgroup, and would get no SIGTERM anyway.
+		p.killCgroup()
 		return
 	}
 	p.wg.Add(1) // balanced by graceOver, or by whoever stops the timer
@@ -38,12 +43,12 @@ func (p *Process) graceOver() {
 	defer p.mu.Unlock()
 	p.timer = nil
 	if !p.closed {
-		p.signalGroup(syscall.SIGKILL)
+		p.killAll()
 	}
 }
 
-// KillNow sends SIGKILL to the whole group now, cutting short a grace that
-// Kill started.
+// KillNow sends SIGKILL to the whole group (and Config.Cgroup) now,
+// cutting short a grace that Kill started.
 func (p *Process) KillNow() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -52,7 +57,21 @@ func (p *Process) KillNow() {
 	}
 	p.killed = true
 	p.stopTimer()
+	p.killAll()
+}
+
+// killAll sends SIGKILL to the group and the cgroup; p.mu is held.
+func (p *Process) killAll() {
 	p.signalGroup(syscall.SIGKILL)
+	p.killCgroup()
+}
+
+// killCgroup kills everything in Config.Cgroup; p.mu is held. A failure
+// (the caller removed the cgroup already) leaves nothing to kill.
+func (p *Process) killCgroup() {
+	if p.cgroup != nil {
+		p.cgroup.Kill()
+	}
 }
 
 // stopTimer cancels a pending SIGKILL; p.mu is held.
@@ -87,9 +106,9 @@ func (p *Process) signalGroup(sig syscall.Signal) bool {
 
 // Close releases the Process; the caller calls it last. If the leader is
 // still running, or a SIGKILL is still pending after Kill, Close sends
-// SIGKILL to the group now, so nothing outlives it; it then waits for the
-// leader to be reaped and for its own goroutines, and closes the pipe ends
-// the caller has not closed. After Close no signal is ever sent to the
+// SIGKILL to the group (and cgroup) now, so nothing outlives it; it then
+// waits for the leader to be reaped and for its own goroutines, and closes
+// the pipe ends the caller has not closed. After Close no signal is ever sent to the
 // group's id again. Calling Close again returns nil.
 func (p *Process) Close() error {
 	p.mu.Lock()
@@ -101,11 +120,11 @@ func (p *Process) Close() error {
 	case <-p.done:
 		if p.timer != nil {
 			p.stopTimer()
-			p.signalGroup(syscall.SIGKILL)
+			p.killAll()
 		}
 	default:
 		p.stopTimer()
-		p.signalGroup(syscall.SIGKILL)
+		p.killAll()
 	}
 	p.closed = true
 	p.mu.Unlock()

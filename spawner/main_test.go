@@ -122,6 +122,8 @@ func child(mode string, args []string) int {
 		sleepForever()
 	case "upgrade":
 		return upgradeChild(out, args)
+	case "escape", "spin":
+		return containChild(mode, out)
 	default:
 		fmt.Fprintln(os.Stderr, "unknown mode", mode)
 		return 2

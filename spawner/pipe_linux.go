@@ -77,7 +77,7 @@ func growPipe(f *os.File, size int) {
 type pipes struct {
 	stdin, stdout, stderr, data                     *os.File // parent's ends
 	childStdin, childStdout, childStderr, childData int
-	sharedStdin                                     int // with NoStdin: /dev/null, never closed
+	sharedStdin                                     int // /dev/null (NoStdin) or Config.Stdin; never closed here
 }
 
 // stdinFd is what the child gets as its stdin.
@@ -102,7 +102,10 @@ var devNull = sync.OnceValues(func() (int, error) {
 func (ps *pipes) open(cfg Config) error {
 	ps.childStdin, ps.childStdout, ps.childStderr, ps.childData = -1, -1, -1, -1
 	var err error
-	if cfg.NoStdin {
+	if cfg.Stdin != nil {
+		// Like /dev/null: the child gets a dup2 of the caller's file.
+		ps.sharedStdin = int(cfg.Stdin.Fd())
+	} else if cfg.NoStdin {
 		// The child gets a dup2 of the shared descriptor; ours stays.
 		if ps.sharedStdin, err = devNull(); err != nil {
 			return err
@@ -126,7 +129,7 @@ func (ps *pipes) open(cfg Config) error {
 		size = defaultPipeSize
 	}
 	growPipe(ps.stdout, size)
-	if cfg.StdinPipeSize > 0 {
+	if cfg.StdinPipeSize > 0 && ps.stdin != nil {
 		growPipe(ps.stdin, cfg.StdinPipeSize)
 	}
 	return nil

@@ -18,11 +18,13 @@ type Process struct {
 	pid    int // also the process group id
 	grace  time.Duration
 	waiter waiter // reaps the leader; used by reap alone
+	cgroup Cgroup // nil: the process group alone
 
 	stdin, stdout, stderr, data *os.File
 
-	done chan struct{} // closed by reap once exit is set
+	done chan struct{} // closed by reap once exit and cpu are set
 	exit Exit
+	cpu  time.Duration // the leader's and its reaped children's CPU (rusage)
 
 	// stopCtx unregisters the context.AfterFunc that kills the group when
 	// Start's ctx ends; it stays registered after the leader exits so that
@@ -88,6 +90,9 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 		Pdeathsig:  syscall.SIGKILL,
 		Credential: cfg.Credential,
 	}
+	if cfg.Cgroup != nil {
+		sys.UseCgroupFD, sys.CgroupFD = true, cfg.Cgroup.FD()
+	}
 	// syscall rather than os/exec: os.StartProcess would stat the
 	// directory, dup the pidfd and wait for the exit in a blocking waitid
 	// that ties up a thread per running script; a waiter polls the pidfd
@@ -103,6 +108,7 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 		pid:    pid,
 		waiter: w,
 		grace:  cfg.KillGrace,
+		cgroup: cfg.Cgroup,
 		stdin:  ps.stdin,
 		stdout: ps.stdout,
 		stderr: ps.stderr,
@@ -172,7 +178,7 @@ func startError(cfg Config, err error, trampoline bool) error {
 // status.
 func (p *Process) reap() {
 	defer p.wg.Done()
-	p.exit = p.waiter.wait()
+	p.exit, p.cpu = p.waiter.wait()
 	close(p.done)
 }
 
@@ -196,6 +202,19 @@ func (p *Process) Data() *os.File { return p.data }
 // Done is closed once the leader has exited and been reaped. Other members of
 // the group (a script's background jobs) may still run and hold the pipes.
 func (p *Process) Done() <-chan struct{} { return p.done }
+
+// CPUTime is the CPU time (user and system) the leader used, with that of
+// the children it waited for; it is valid after Done is closed and 0
+// before. A Config.Cgroup counts every process; this is what there is
+// without one.
+func (p *Process) CPUTime() time.Duration {
+	select {
+	case <-p.done:
+		return p.cpu
+	default:
+		return 0
+	}
+}
 
 // Exit is the leader's exit status; it is valid after Done is closed and the
 // zero Exit before.

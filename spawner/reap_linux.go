@@ -4,6 +4,7 @@ import (
 	"os"
 	"sync"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -52,29 +53,34 @@ type waiter struct {
 	pid   int
 }
 
-func (w waiter) wait() Exit {
+// wait returns how the child ended and the CPU time it used, with that of
+// the children it reaped, which the kernel reports with the exit anyway.
+func (w waiter) wait() (Exit, time.Duration) {
+	var ru syscall.Rusage
 	if w.pidfd == nil {
 		var ws syscall.WaitStatus
 		for {
-			_, err := syscall.Wait4(w.pid, &ws, 0, nil)
+			_, err := syscall.Wait4(w.pid, &ws, 0, &ru)
 			if err == nil {
-				return exitOf(ws)
+				return exitOf(ws), cpuTime(&ru)
 			}
 			if err != syscall.EINTR {
-				return unknownExit
+				return unknownExit, 0
 			}
 		}
 	}
 	defer w.pidfd.Close()
 	rc, err := w.pidfd.SyscallConn()
 	if err != nil {
-		return unknownExit
+		return unknownExit, 0
 	}
 	var si siginfoChild
 	var werr syscall.Errno
 	err = rc.Read(func(fd uintptr) bool {
 		for {
-			_, _, werr = syscall.Syscall6(syscall.SYS_WAITID, pPidfd, fd, uintptr(unsafe.Pointer(&si)), syscall.WEXITED, 0, 0)
+			// The raw waitid takes a struct rusage as its fifth argument,
+			// as wait4 does; glibc's wrapper hides it.
+			_, _, werr = syscall.Syscall6(syscall.SYS_WAITID, pPidfd, fd, uintptr(unsafe.Pointer(&si)), syscall.WEXITED, uintptr(unsafe.Pointer(&ru)), 0)
 			if werr != syscall.EINTR {
 				// EAGAIN: not yet; wait until the pidfd is readable.
 				return werr != syscall.EAGAIN
@@ -82,9 +88,13 @@ func (w waiter) wait() Exit {
 		}
 	})
 	if err != nil || werr != 0 {
-		return unknownExit
+		return unknownExit, 0
 	}
-	return si.exit()
+	return si.exit(), cpuTime(&ru)
+}
+
+func cpuTime(ru *syscall.Rusage) time.Duration {
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // pidfdsWork reports whether this kernel gives out pidfds that waitid

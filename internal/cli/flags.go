@@ -35,12 +35,13 @@ func serveFlags() []cli.Flag {
 			Usage: "write fcgi-wrap's pid to this `PATH` (removed on exit)"}),
 
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "socket", Aliases: []string{"s"}, Category: catListen, EnvVars: envVar("socket"),
-			Usage: "listen on `URL`: unix:/path, /path, ./path, tcp:host:port or tcp6:[addr]:port (repeatable); " +
+			Usage: "listen on `URL`: unix:/path, /path, ./path, tcp:host:port (a socket for each address of host), tcp:*:port (every address), " +
+				"tcp4:... or tcp6:[addr]:port; port may be a name from /etc/services (repeatable); " +
 				"without it, accept on a socket passed as fd 0 or by systemd"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "socket-mode", Category: catListen, EnvVars: envVar("socket-mode"), Value: "0660",
 			Usage: "permissions of unix sockets fcgi-wrap creates, in octal"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "socket-owner", Category: catListen, EnvVars: envVar("socket-owner"),
-			Usage: "owner of unix sockets fcgi-wrap creates, as `USER[:GROUP]`"}),
+			Usage: "owner of unix sockets fcgi-wrap creates, as `USER[:GROUP]` or :GROUP; with --user, by default that user and its group"}),
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "allow-from", Category: catListen, EnvVars: envVar("allow-from"),
 			Usage: "accept TCP connections only from this `CIDR` (repeatable; FCGI_WEB_SERVER_ADDRS is honoured too)"}),
 
@@ -54,6 +55,10 @@ func serveFlags() []cli.Flag {
 			Usage: "copy this variable (`NAME` or glob) from fcgi-wrap's own environment to scripts (repeatable)"}),
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "drop-param", Category: catScripts, EnvVars: envVar("drop-param"),
 			Usage: "never pass this request param (`NAME` or glob, e.g. HTTP_AUTHORIZATION) to scripts (repeatable)"}),
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "interpreter", Category: catScripts, EnvVars: envVar("interpreter"),
+			Usage: "run each script whose name ends in EXT as PROGRAM SCRIPT, given as `EXT=PROGRAM` (e.g. .php=/usr/bin/php-cgi); such scripts need not be executable (repeatable)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "spool-dir", Category: catScripts, EnvVars: envVar("spool-dir"), TakesFile: true, DefaultText: "the system's temp dir",
+			Usage: "`DIR` for the unlinked files that request bodies without CONTENT_LENGTH (chunked uploads) are read into before their script starts"}),
 
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "workers", Aliases: []string{"c"}, Category: catPool, EnvVars: envVar("workers"), DefaultText: "4 x CPUs",
 			Usage: "scripts that may run at once; 0 means 4 per CPU"}),
@@ -71,6 +76,8 @@ func serveFlags() []cli.Flag {
 			Usage: "after a script exits, end its response after this much silence even if a background child still holds its stdout (at least 20ms)"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "shutdown-timeout", Category: catPool, EnvVars: envVar("shutdown-timeout"), Value: 30 * time.Second,
 			Usage: "on SIGTERM/SIGINT, time running requests get to finish before they are killed"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "drain-delay", Category: catPool, EnvVars: envVar("drain-delay"),
+			Usage: "on SIGTERM/SIGINT, keep accepting this long with the ping page (--ping-path) answering 503, so that balancers' health checks take the instance out before it stops accepting; 0 means stop accepting at once"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "send-timeout", Category: catPool, EnvVars: envVar("send-timeout"), Value: 60 * time.Second,
 			Usage: "a web server that reads nothing of a response for this long is treated as gone and the script is killed; 0 means never"}),
 
@@ -92,7 +99,7 @@ func serveFlags() []cli.Flag {
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "root", Category: catSecurity, EnvVars: envVar("root"),
 			Usage: "scripts named by the web server must lie inside this `DIR` after resolving symlinks (repeatable)"}),
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "allow", Aliases: []string{"p"}, Category: catSecurity, EnvVars: envVar("allow"),
-			Usage: "run only scripts whose path matches this `PATTERN` (exact path or glob; repeatable; fcgiwrap's -p)"}),
+			Usage: "run only scripts whose absolute path matches this `PATTERN` (exact path or glob, starting with /; repeatable; fcgiwrap's -p)"}),
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "ext", Category: catSecurity, EnvVars: envVar("ext"),
 			Usage: "run only scripts whose names end in one of these `EXTENSIONS` (comma-separated, e.g. .cgi,.pl)"}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "no-strict-perms", Category: catSecurity, EnvVars: envVar("no-strict-perms"),
@@ -100,18 +107,30 @@ func serveFlags() []cli.Flag {
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "rlimit", Category: catSecurity, EnvVars: envVar("rlimit"),
 			Usage: "resource limit for every script, `NAME=VALUE` (nofile, nproc, as, cpu, fsize, core; repeatable)"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "user", Category: catSecurity, EnvVars: envVar("user"),
-			Usage: "when started as root, bind the sockets, then run as this `USER`"}),
+			Usage: "when started as root, bind the sockets and open the logs, then run as this `USER`; running as USER already, nothing changes"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "group", Category: catSecurity, EnvVars: envVar("group"),
 			Usage: "when started as root, run as this `GROUP` (default: the user's primary group)"}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "allow-root", Category: catSecurity, EnvVars: envVar("allow-root"),
 			Usage: "allow scripts to run as root"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "cgroup", Category: catSecurity, EnvVars: envVar("cgroup"), Value: "auto",
+			Usage: "contain each script in a cgroup v2 of its own, so that its kill reaches descendants that called setsid: " +
+				"auto (in fcgi-wrap's own cgroup when it is writable, e.g. systemd Delegate=yes; else process groups), off, or a cgroup2 `DIR` to work under"}),
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "cgroup-limit", Category: catSecurity, EnvVars: envVar("cgroup-limit"),
+			Usage: "write `KEY=VALUE` into each script's cgroup before it starts, e.g. memory.max=256M, pids.max=64, cpu.max=\"50000 100000\" " +
+				"(repeatable; start-up fails if the controller is not delegated)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "run-as", Category: catSecurity, EnvVars: envVar("run-as"),
+			Usage: "owner: run each script as its file's owner and that user's groups, like suexec (needs --user when started as root, and --root without SCRIPT)"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "min-uid", Category: catSecurity, EnvVars: envVar("min-uid"), Value: 1000,
+			Usage: "with --run-as owner, refuse scripts whose owner's uid is below this"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "min-gid", Category: catSecurity, EnvVars: envVar("min-gid"), Value: 1000,
+			Usage: "with --run-as owner, refuse scripts whose owner's primary gid is below this"}),
 
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-level", Category: catLogging, EnvVars: envVar("log-level"), Value: "info",
 			Usage: "trace, debug, info, warn or error"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-format", Category: catLogging, EnvVars: envVar("log-format"), Value: "text",
 			Usage: "text or json, for the log and the access log"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-file", Category: catLogging, EnvVars: envVar("log-file"), TakesFile: true,
-			Usage: "write the log to this `PATH` instead of stderr; reopened on SIGUSR1"}),
+			Usage: "write the log to this `PATH` instead of stderr; reopened on SIGUSR1 (a file fcgi-wrap creates belongs to --user)"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "access-log", Category: catLogging, EnvVars: envVar("access-log"), TakesFile: true,
 			Usage: "write one line per request to this `PATH` (- for stdout); text, or JSON with --log-format json; reopened on SIGUSR1"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "status-path", Category: catLogging, EnvVars: envVar("status-path"),

@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/fcgi-wrap/fcgi-wrap/cgienv"
+	"github.com/fcgi-wrap/fcgi-wrap/internal/cgroup"
 	"github.com/fcgi-wrap/fcgi-wrap/internal/daemon"
 	"github.com/fcgi-wrap/fcgi-wrap/internal/gateway"
 	"github.com/fcgi-wrap/fcgi-wrap/spawner"
@@ -27,6 +28,9 @@ func settingsFrom(c *cli.Context) (*daemon.Settings, error) {
 	live, err := liveFrom(c, st.Script)
 	if err != nil {
 		return nil, err
+	}
+	if st.RunAs == "owner" && st.Script == "" && len(live.Gateway.Resolve.Roots) == 0 {
+		return nil, errors.New("--run-as owner needs --root: scripts named by the web server must lie in known directories")
 	}
 	return &daemon.Settings{Startup: *st, Live: *live}, nil
 }
@@ -50,6 +54,14 @@ func startupFrom(c *cli.Context) (*daemon.Startup, error) {
 		ParamsTimeout: c.Duration("params-timeout"),
 		IdleTimeout:   c.Duration("idle-timeout"),
 		SendTimeout:   c.Duration("send-timeout"),
+		Cgroup:        c.String("cgroup"),
+		CgroupLimits:  c.StringSlice("cgroup-limit"),
+		RunAs:         c.String("run-as"),
+		MinUID:        c.Int("min-uid"),
+		MinGID:        c.Int("min-gid"),
+	}
+	if err := containRules(st); err != nil {
+		return nil, err
 	}
 	switch c.NArg() {
 	case 0:
@@ -91,6 +103,7 @@ func liveFrom(c *cli.Context, script string) (*daemon.Live, error) {
 		AllowFrom:       c.StringSlice("allow-from"),
 		LogLevel:        c.String("log-level"),
 		ShutdownTimeout: c.Duration("shutdown-timeout"),
+		DrainDelay:      c.Duration("drain-delay"),
 	}
 	live.Pool.Workers = c.Int("workers")
 	live.Pool.Queue = c.Int("queue")
@@ -118,12 +131,29 @@ func liveFrom(c *cli.Context, script string) (*daemon.Live, error) {
 		check{"--max-body must not be negative", g.MaxBody < 0},
 		check{"--status-path and --ping-path must start with /", badPagePath(g.StatusPath) || badPagePath(g.PingPath)},
 		check{"durations must not be negative", g.SlowAfter < 0 || g.Timeout < 0 || g.HeaderTimeout < 0 || g.KillGrace < 0 ||
-			g.ExitDrain < 0 || live.ShutdownTimeout < 0 || live.Pool.QueueTimeout < 0},
+			g.ExitDrain < 0 || live.ShutdownTimeout < 0 || live.DrainDelay < 0 || live.Pool.QueueTimeout < 0},
 	)
 	if err == nil {
 		err = scriptRules(c, g, script)
 	}
 	return live, err
+}
+
+// containRules checks --cgroup, --cgroup-limit and --run-as as written;
+// what the system allows is for the daemon to find out.
+func containRules(st *daemon.Startup) error {
+	if st.Cgroup != "" && st.Cgroup != "auto" && st.Cgroup != "off" && !filepath.IsAbs(st.Cgroup) {
+		return fmt.Errorf("--cgroup %q: want auto, off or an absolute cgroup2 directory", st.Cgroup)
+	}
+	for _, raw := range st.CgroupLimits {
+		if _, err := cgroup.ParseLimit(raw); err != nil {
+			return fmt.Errorf("--cgroup-limit: %v", err)
+		}
+	}
+	if st.RunAs != "" && st.RunAs != "owner" {
+		return fmt.Errorf("--run-as %q: want owner", st.RunAs)
+	}
+	return firstBad(check{"--min-uid and --min-gid must not be negative", st.MinUID < 0 || st.MinGID < 0})
 }
 
 // check is one validation: its message if bad.
@@ -199,6 +229,18 @@ func scriptRules(c *cli.Context, g *gateway.Settings, script string) error {
 			return fmt.Errorf("--env %q: want NAME=VALUE", kv)
 		}
 		g.Env.Fixed = append(g.Env.Fixed, kv)
+	}
+	for _, spec := range c.StringSlice("interpreter") {
+		in, err := cgienv.ParseInterpreter(spec)
+		if err != nil {
+			return fmt.Errorf("--interpreter %q: %v", spec, err)
+		}
+		g.Resolve.Interpreters = append(g.Resolve.Interpreters, in)
+	}
+	if g.SpoolDir = c.String("spool-dir"); g.SpoolDir != "" {
+		if fi, err := os.Stat(g.SpoolDir); err != nil || !fi.IsDir() || !filepath.IsAbs(g.SpoolDir) {
+			return fmt.Errorf("--spool-dir %q: not an absolute path to a directory", g.SpoolDir)
+		}
 	}
 	for _, spec := range c.StringSlice("rlimit") {
 		limit, err := spawner.ParseRlimit(spec)

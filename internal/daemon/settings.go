@@ -1,11 +1,11 @@
 package daemon
 
 import (
-	"fmt"
 	"os"
 	"reflect"
 	"time"
 
+	"github.com/fcgi-wrap/fcgi-wrap/cgienv"
 	"github.com/fcgi-wrap/fcgi-wrap/internal/gateway"
 	"github.com/fcgi-wrap/fcgi-wrap/pool"
 )
@@ -42,6 +42,13 @@ type Startup struct {
 	ParamsTimeout time.Duration `flag:"params-timeout"` // 0: none
 	IdleTimeout   time.Duration `flag:"idle-timeout"`   // 0: none
 	SendTimeout   time.Duration `flag:"send-timeout"`   // 0: none
+	// Containment and identity (contain_linux.go): they follow from the
+	// cgroup tree and the capabilities fcgi-wrap set up at start.
+	Cgroup       string   `flag:"cgroup"`       // "auto" (or ""), "off", or a cgroup2 directory
+	CgroupLimits []string `flag:"cgroup-limit"` // KEY=VALUE written into each request cgroup
+	RunAs        string   `flag:"run-as"`       // "owner": each script as its file's owner; "": as --user
+	MinUID       int      `flag:"min-uid"`      // --run-as owner refuses owners below it
+	MinGID       int      `flag:"min-gid"`      // --run-as owner refuses primary groups below it
 }
 
 // Live applies to requests that start after a reload; running requests
@@ -52,6 +59,9 @@ type Live struct {
 	AllowFrom       []string // CIDRs; with FCGI_WEB_SERVER_ADDRS, empty allows everyone
 	LogLevel        string
 	ShutdownTimeout time.Duration
+	// DrainDelay is how long a SIGTERM leaves fcgi-wrap accepting, with
+	// the ping page answering 503, before it stops; 0: it stops at once.
+	DrainDelay time.Duration
 }
 
 // restartOnly lists the flags whose value differs between old and next.
@@ -83,6 +93,8 @@ func loosened(old, next *Live) []string {
 		{"root", narrowedBy(o.Resolve.Roots) && !narrowedAsMuch(o.Resolve.Roots, n.Resolve.Roots)},
 		{"allow", narrowedBy(o.Resolve.Allow) && !narrowedAsMuch(o.Resolve.Allow, n.Resolve.Allow)},
 		{"ext", narrowedBy(o.Resolve.Exts) && !narrowedAsMuch(o.Resolve.Exts, n.Resolve.Exts)},
+		// An interpreter makes files runnable that need not be executable.
+		{"interpreter", !interpretersSubset(n.Resolve.Interpreters, o.Resolve.Interpreters)},
 		{"no-strict-perms", o.Resolve.StrictPerms && !n.Resolve.StrictPerms},
 		{"rlimit", rlimitsLoosened(o, n)},
 		{"max-body", limitRaised(o.MaxBody, n.MaxBody)},
@@ -117,6 +129,19 @@ func subset(a, b []string) bool {
 	return true
 }
 
+func interpretersSubset(a, b []cgienv.Interpreter) bool {
+	for _, x := range a {
+		found := false
+		for _, y := range b {
+			found = found || x == y
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
 // limitRaised: 0 means no limit.
 func limitRaised(old, next int64) bool { return old > 0 && (next == 0 || next > old) }
 
@@ -139,7 +164,3 @@ type UsageError struct{ Err error }
 
 func (e *UsageError) Error() string { return e.Err.Error() }
 func (e *UsageError) Unwrap() error { return e.Err }
-
-func usageErrorf(format string, args ...any) error {
-	return &UsageError{Err: fmt.Errorf(format, args...)}
-}

@@ -50,6 +50,9 @@ func TestReloadNeverLoosensConfinementByItself(t *testing.T) {
 		{"body unlimited", func(l *Live) { l.Gateway.MaxBody = 0 }, []string{"max-body"}},
 		{"more of the environment", func(l *Live) { l.Gateway.Env.PassEnv = []string{"LANG", "AWS_*"} }, []string{"pass-env"}},
 		{"anyone may connect", func(l *Live) { l.AllowFrom = nil }, []string{"allow-from"}},
+		{"an interpreter runs files that are not executable", func(l *Live) {
+			l.Gateway.Resolve.Interpreters = []cgienv.Interpreter{{Ext: ".php", Program: "/usr/bin/php-cgi"}}
+		}, []string{"interpreter"}},
 		{"workers are capacity, not confinement", func(l *Live) { l.Pool.Workers = 100 }, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -39,6 +40,9 @@ type Settings struct {
 	// exited (a background child may hold them); at least MinExitDrain.
 	ExitDrain time.Duration
 	MaxBody   int64 // request body bytes; 0: no limit
+	// SpoolDir holds the unlinked files that bodies without
+	// CONTENT_LENGTH are spooled to (spool.go); "": os.TempDir().
+	SpoolDir string
 
 	StatusPath, PingPath string        // "": no such page
 	SlowAfter            time.Duration // log requests running this long; 0: never
@@ -65,6 +69,7 @@ type Gateway struct {
 	// stderrLineMax bytes rather than observe.MaxLogValue.
 	stderrLog hclog.Logger
 	seq       atomic.Uint64 // log id per request: FastCGI IDs repeat (nginx always uses 1)
+	draining  atomic.Bool   // shutting down: the ping page answers 503
 
 	// Observer, if set, learns how each request ended.
 	Observer observe.Observer
@@ -73,6 +78,10 @@ type Gateway struct {
 	ServerStats func() wire.ServerStats
 	// Guard, if set, is told every script's process group.
 	Guard ProcessGuard
+	// Contain says how scripts are contained and whom they run as; set
+	// before serving (contain.go).
+	Contain Contain
+	running sync.Map // pid -> *running: the status page's view of each script
 }
 
 // New returns a Gateway that admits scripts through p. The fields that
@@ -96,9 +105,14 @@ func (g *Gateway) SetSettings(s *Settings) {
 // Settings is what new requests run under now.
 func (g *Gateway) Settings() *Settings { return g.settings.Load() }
 
+// SetDraining makes the ping page answer 503 from now on, so that a
+// balancer's health check takes this instance out before it stops.
+func (g *Gateway) SetDraining() { g.draining.Store(true) }
+
 // ServeFCGI answers one request. Its phases run in order: the pages that
 // fcgi-wrap answers itself, resolving the script, checking the declared
-// body, admission, and the script's run.
+// body, spooling a body that came without one, admission, and the
+// script's run.
 func (g *Gateway) ServeFCGI(ctx context.Context, req *wire.Request) uint32 {
 	s := g.settings.Load()
 	rec := &observe.Record{
@@ -123,6 +137,17 @@ func (g *Gateway) ServeFCGI(ctx context.Context, req *wire.Request) uint32 {
 		return 0
 	}
 	log = log.With("script", script.Path)
+	cred, ok := g.identity(s, req, script, out, rec, log)
+	if !ok {
+		return 0
+	}
+	body, ok := g.spool(ctx, s, req, out, rec, log)
+	if !ok {
+		return 0
+	}
+	if body != nil {
+		defer body.Close()
+	}
 	slot, ok := g.admit(ctx, script, out, rec, log)
 	if !ok {
 		return 0
@@ -133,7 +158,7 @@ func (g *Gateway) ServeFCGI(ctx context.Context, req *wire.Request) uint32 {
 		})
 		defer slow.Stop()
 	}
-	r := &run{g: g, s: s, id: id, req: req, script: script, log: log, rec: rec, out: out}
+	r := &run{g: g, s: s, id: id, req: req, script: script, log: log, rec: rec, out: out, body: body, cred: cred}
 	outcome := r.execute(ctx, slot)
 	slot.Release(outcome)
 	rec.Outcome = outcome.String()
@@ -156,16 +181,16 @@ func (g *Gateway) observe(rec *observe.Record, out *countingWriter) {
 func (g *Gateway) resolve(s *Settings, req *wire.Request, out *countingWriter, rec *observe.Record, log hclog.Logger) (cgienv.Script, bool) {
 	script, err := cgienv.Resolve(req.Params, s.Resolve)
 	if err != nil {
-		status := 500
+		status, why := 500, "cannot resolve the script: "+err.Error()
 		var refused *cgienv.Error
 		if errors.As(err, &refused) {
-			status = refused.Status
+			status, why = refused.Status, refusal(refused)
 			log.Warn("script refused", "status", status, "reason", refused.Reason, "uri", rec.URI)
 		} else {
 			log.Error("script resolution failed", "error", err, "uri", rec.URI)
 		}
 		rec.Outcome = "refused"
-		writeError(out, rec, status)
+		fail(s, req, out, rec, status, why)
 		return script, false
 	}
 	rec.Script = script.Path
@@ -173,7 +198,7 @@ func (g *Gateway) resolve(s *Settings, req *wire.Request, out *countingWriter, r
 		if n, err := strconv.ParseInt(req.Params["CONTENT_LENGTH"], 10, 64); err == nil && n > s.MaxBody {
 			log.Warn("request body too large", "script", script.Path, "content_length", n, "max_body", s.MaxBody)
 			rec.Outcome = "refused"
-			writeError(out, rec, 413)
+			fail(s, req, out, rec, 413, "CONTENT_LENGTH "+strconv.FormatInt(n, 10)+" is over --max-body "+strconv.FormatInt(s.MaxBody, 10))
 			return script, false
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/fcgi-wrap/fcgi-wrap/cgienv"
+	"github.com/fcgi-wrap/fcgi-wrap/internal/observe"
 	"github.com/fcgi-wrap/fcgi-wrap/internal/testutil"
 	"github.com/fcgi-wrap/fcgi-wrap/pool"
 	"github.com/fcgi-wrap/fcgi-wrap/wire"
@@ -39,6 +40,8 @@ type testConfig struct {
 	settings Settings
 	pool     pool.Config
 	server   *wire.Server // its limits; Handler and Logger are set by startTestServer
+	contain  Contain      // cgroups and identity (contain_test.go)
+	observer observe.Observer
 }
 
 // startTestServer serves the scripts written to a fresh directory, with
@@ -78,6 +81,7 @@ func startTestServer(t *testing.T, scripts map[string]string, options ...func(*t
 	srv := cfg.server
 	srv.Handler, srv.Logger = g, log.Named("wire")
 	g.ServerStats = srv.Stats
+	g.Contain, g.Observer = cfg.contain, cfg.observer
 	socket := filepath.Join(dir, "fw.sock")
 	l, err := net.Listen("unix", socket)
 	if err != nil {

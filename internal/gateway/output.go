@@ -26,6 +26,11 @@ func (r *run) copyOutput(stdout *os.File, bound *pipeBounds) (leftovers bool) {
 	defer outputBuffers.Put(bufp)
 	buf := *bufp
 	var head []byte
+	defer func() {
+		if !r.resp.headSent.Load() && r.headEnd == nil {
+			r.headEnd = cgienv.UnendedHead(head)
+		}
+	}()
 	for {
 		if bound.hasExited() {
 			// Silence is measured from here, not from the last read: a
@@ -65,6 +70,7 @@ func (r *run) forward(p []byte, head *[]byte, mayBeLast bool) error {
 	}
 	if err != nil {
 		r.log.Error("invalid response head from script", "error", err)
+		r.headEnd = err
 		r.cancel(errBadHead)
 		return err
 	}

@@ -44,6 +44,11 @@ type statusProcess struct {
 	Remote   string  `json:"remote addr"`
 	Start    string  `json:"start time"`
 	Duration float64 `json:"request duration"`
+	// What the script runs as and has used so far; CPU and memory are
+	// measured only in a cgroup (memory only with its controller).
+	UID     *int     `json:"uid,omitempty"`
+	CPU     *float64 `json:"cpu seconds,omitempty"`
+	MemPeak int64    `json:"memory peak,omitempty"`
 }
 
 // servePage answers the ping and status pages, and reports whether the
@@ -57,7 +62,7 @@ func (g *Gateway) servePage(s *Settings, req *wire.Request, out *countingWriter,
 	switch {
 	case isSpecialPath(req.Params, s.PingPath):
 		rec.Outcome = "ok"
-		writePing(out, rec)
+		writePing(out, rec, g.draining.Load())
 	case isSpecialPath(req.Params, s.StatusPath):
 		rec.Outcome = "ok"
 		g.writeStatus(out, rec, req.Params["QUERY_STRING"])
@@ -73,9 +78,20 @@ func isSpecialPath(params map[string]string, path string) bool {
 	return path != "" && (params["SCRIPT_NAME"] == path || params["DOCUMENT_URI"] == path)
 }
 
-func writePing(out *countingWriter, rec *observe.Record) {
+// pageHead keeps proxies and browsers from caching fcgi-wrap's own pages.
+const pageHead = "Content-Type: text/plain\r\nCache-Control: no-store\r\nExpires: Thu, 01 Jan 1970 00:00:00 GMT\r\n"
+
+// writePing answers "pong", or 503 once fcgi-wrap is draining: a health
+// check then takes the instance out of its balancer while the requests
+// it still runs finish.
+func writePing(out *countingWriter, rec *observe.Record, draining bool) {
+	if draining {
+		rec.Status = 503
+		out.Write([]byte("Status: 503 Service Unavailable\r\n" + pageHead + "\r\ndraining\n"))
+		return
+	}
 	rec.Status = 200
-	out.Write([]byte("Content-Type: text/plain\r\nCache-Control: no-store\r\nExpires: Thu, 01 Jan 1970 00:00:00 GMT\r\n\r\npong\n"))
+	out.Write([]byte(pageHead + "\r\npong\n"))
 }
 
 func (g *Gateway) writeStatus(out *countingWriter, rec *observe.Record, query string) {
@@ -107,7 +123,7 @@ func (g *Gateway) writeStatus(out *countingWriter, rec *observe.Record, query st
 		report.Connections = g.ServerStats().Conns
 	}
 	if full {
-		report.Processes = processesOf(snap.Running, now)
+		report.Processes = g.processesOf(snap.Running, now)
 	}
 	rec.Status = 200
 	var b strings.Builder
@@ -124,10 +140,10 @@ func (g *Gateway) writeStatus(out *countingWriter, rec *observe.Record, query st
 	out.Write([]byte(b.String()))
 }
 
-func processesOf(running []pool.Job, now time.Time) []statusProcess {
+func (g *Gateway) processesOf(running []pool.Job, now time.Time) []statusProcess {
 	procs := make([]statusProcess, 0, len(running))
 	for _, job := range running {
-		procs = append(procs, statusProcess{
+		p := statusProcess{
 			PID:      job.PID,
 			Script:   job.Script,
 			Method:   job.Method,
@@ -135,7 +151,15 @@ func processesOf(running []pool.Job, now time.Time) []statusProcess {
 			Remote:   job.Remote,
 			Start:    job.Started.Format(time.RFC3339),
 			Duration: now.Sub(job.Started).Seconds(),
-		})
+		}
+		if uid, u, measured, ok := g.usageOf(job.PID); ok {
+			p.UID = &uid
+			if measured {
+				cpu := u.CPU.Seconds()
+				p.CPU, p.MemPeak = &cpu, u.MemPeak
+			}
+		}
+		procs = append(procs, p)
 	}
 	return procs
 }
@@ -169,5 +193,14 @@ func writeStatusText(b *strings.Builder, r *statusReport) {
 		row("remote addr", p.Remote)
 		row("start time", p.Start)
 		row("request duration", fmt.Sprintf("%.3f", p.Duration))
+		if p.UID != nil {
+			row("uid", *p.UID)
+		}
+		if p.CPU != nil {
+			row("cpu seconds", fmt.Sprintf("%.3f", *p.CPU))
+		}
+		if p.MemPeak > 0 {
+			row("memory peak", string(observe.AppendBytes(nil, p.MemPeak)))
+		}
 	}
 }

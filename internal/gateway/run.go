@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -50,9 +51,13 @@ type run struct {
 	log    hclog.Logger
 	rec    *observe.Record
 	out    *countingWriter
+	body   *os.File            // the spooled request body, the script's stdin; nil: streamed (spool.go)
+	cred   *syscall.Credential // whom the script runs as; nil: fcgi-wrap's user (contain.go)
+	cg     RequestCgroup       // the script's cgroup; nil: none (contain.go)
 
-	cancel context.CancelCauseFunc
-	resp   *response // what the client is sent of the output
+	cancel  context.CancelCauseFunc
+	headEnd error     // why the output gave no valid head, for the 502's reason; set by the output loop
+	resp    *response // what the client is sent of the output
 }
 
 func (r *run) execute(ctx context.Context, slot *pool.Slot) pool.Outcome {
@@ -61,6 +66,18 @@ func (r *run) execute(ctx context.Context, slot *pool.Slot) pool.Outcome {
 	r.cancel = cancel
 	r.resp = newResponse(runCtx, r.out, cancel, r.log)
 
+	cg, err := r.newCgroup()
+	if err != nil {
+		r.log.Error("cannot create the script's cgroup", "error", err)
+		r.fail(500, "cannot create the script's cgroup: "+err.Error())
+		return pool.SpawnFailed
+	}
+	if cg != nil {
+		// Deferred before proc.Close, so it runs after it: the script
+		// has been reaped and its cgroup killed by then.
+		defer r.removeCgroup(cg)
+	}
+	r.cg = cg
 	proc, err := r.start(runCtx)
 	if err != nil {
 		status := 500
@@ -69,7 +86,7 @@ func (r *run) execute(ctx context.Context, slot *pool.Slot) pool.Outcome {
 		}
 		// The error names the errno and what it means (spawner.StartError).
 		r.log.Error("spawn failed", "error", err)
-		writeError(r.out, r.rec, status)
+		r.fail(status, err.Error())
 		return pool.SpawnFailed
 	}
 	defer proc.Close()
@@ -81,6 +98,7 @@ func (r *run) execute(ctx context.Context, slot *pool.Slot) pool.Outcome {
 	}
 	r.rec.PID.Store(int64(proc.Pid()))
 	slot.SetPID(proc.Pid())
+	defer r.track(proc.Pid(), cg)()
 	defer r.armTimers(proc)()
 
 	// feeders waits for the goroutines that write the body and the FILTER
@@ -98,8 +116,10 @@ func (r *run) execute(ctx context.Context, slot *pool.Slot) pool.Outcome {
 
 	r.awaitExit(runCtx, proc)
 	// Whatever is left of its process group (a `cmd &` that closed its
-	// stdout) goes with it: no process outlives its request.
+	// stdout) goes with it, and with a cgroup whatever left the group
+	// too (setsid): no process outlives its request.
 	proc.KillNow()
+	r.account(proc, cg)
 	r.stopFeeding(proc)
 	feeders.Wait()
 	bound.stop()
@@ -116,14 +136,19 @@ func (r *run) start(ctx context.Context) (*spawner.Process, error) {
 	if n, err := strconv.ParseInt(r.req.Params["CONTENT_LENGTH"], 10, 64); err == nil && n > bigBody {
 		stdinPipe = 1 << 20
 	}
+	program, args, env := r.command(env)
 	began := time.Now()
 	proc, err := spawner.Start(ctx, spawner.Config{
-		Path:          r.script.Path,
+		Path:          program,
+		Args:          args,
+		Stdin:         r.body,
 		Env:           env,
 		Dir:           r.script.Dir,
 		Data:          r.req.Role == wire.RoleFilter,
 		Rlimits:       r.s.Rlimits,
 		KillGrace:     r.s.KillGrace,
+		Credential:    r.cred,
+		Cgroup:        r.cg,
 		StdinPipeSize: stdinPipe,
 		// A request whose body has already ended empty (every GET) needs
 		// no stdin pipe and no goroutine to feed it: the script reads
@@ -250,7 +275,7 @@ func (r *run) outcome(ctx, runCtx context.Context, proc *spawner.Process) pool.O
 		outcome = pool.Timeout
 		if !headSent {
 			r.log.Warn("script timed out before its response head; killed", "cause", cause, "pid", proc.Pid())
-			writeError(r.out, r.rec, 504)
+			r.fail(504, r.script.Path+": "+cause.Error()+"; killed")
 		} else {
 			r.log.Warn("script timed out; response cut short", "cause", cause, "pid", proc.Pid())
 		}
@@ -258,15 +283,15 @@ func (r *run) outcome(ctx, runCtx context.Context, proc *spawner.Process) pool.O
 		outcome = pool.Failed
 		r.log.Warn("request body refused; script killed", "cause", cause, "pid", proc.Pid())
 		if !headSent {
-			writeError(r.out, r.rec, 413)
+			r.fail(413, r.script.Path+": "+cause.Error()+"; killed")
 		}
 	case errors.Is(cause, errBadHead):
 		outcome = pool.Failed
-		writeError(r.out, r.rec, 502)
+		r.fail(502, strings.TrimPrefix(r.headEnd.Error(), "cgienv: ")+" ("+r.script.Path+")")
 	case !headSent:
 		outcome = pool.Failed
-		r.log.Error("script ended without a valid response head", "exit", exit.String(), "pid", proc.Pid())
-		writeError(r.out, r.rec, 502)
+		r.log.Error("script ended without a valid response head", "exit", exit.String(), "pid", proc.Pid(), "reason", r.headEnd)
+		r.fail(502, r.noHead(exit))
 	case exit.Code != 0:
 		outcome = pool.Failed
 	}

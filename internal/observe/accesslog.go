@@ -38,6 +38,10 @@ type accessEntry struct {
 	PID        int     `json:"pid,omitempty"`
 	ExitStatus *int    `json:"exit_status,omitempty"`
 	Outcome    string  `json:"outcome"`
+	// Set only for a request whose script started.
+	UID     *int     `json:"uid,omitempty"`
+	CPU     *float64 `json:"cpu,omitempty"`      // seconds
+	MemPeak int64    `json:"mem_peak,omitempty"` // bytes; 0: not measured
 }
 
 func (a *AccessLog) Observe(rec *Record) {
@@ -60,6 +64,10 @@ func (a *AccessLog) Observe(rec *Record) {
 	if rec.ExitCode >= 0 {
 		code := rec.ExitCode
 		e.ExitStatus = &code
+	}
+	if e.PID != 0 {
+		uid, cpu := rec.UID, rec.CPU.Seconds()
+		e.UID, e.CPU, e.MemPeak = &uid, &cpu, rec.MemPeak
 	}
 	var line []byte
 	if a.json {
@@ -113,7 +121,48 @@ func appendAccessText(b []byte, start time.Time, e *accessEntry) []byte {
 	}
 	b = append(b, " outcome="...)
 	b = append(b, e.Outcome...)
+	b = appendUsage(b, e)
 	return append(b, '\n')
+}
+
+// appendUsage writes what the script ran as and used, after the fields
+// earlier versions wrote, so that parsers of those keep working:
+// " uid=33 cpu=0.012 mem_peak=5.1M", with "-" for what is not known.
+func appendUsage(b []byte, e *accessEntry) []byte {
+	b = append(b, " uid="...)
+	if e.UID != nil {
+		b = strconv.AppendInt(b, int64(*e.UID), 10)
+	} else {
+		b = append(b, '-')
+	}
+	b = append(b, " cpu="...)
+	if e.CPU != nil {
+		b = strconv.AppendFloat(b, *e.CPU, 'f', 3, 64)
+	} else {
+		b = append(b, '-')
+	}
+	b = append(b, " mem_peak="...)
+	if e.MemPeak > 0 {
+		b = AppendBytes(b, e.MemPeak)
+	} else {
+		b = append(b, '-')
+	}
+	return b
+}
+
+// AppendBytes writes n bytes as a person reads it: 512, 4.0K, 5.1M, 1.2G
+// (powers of 1024, one decimal).
+func AppendBytes(b []byte, n int64) []byte {
+	const units = "KMGTPE"
+	if n < 1024 {
+		return strconv.AppendInt(b, n, 10)
+	}
+	v, u := float64(n)/1024, 0
+	for v >= 1024 && u < len(units)-1 {
+		v /= 1024
+		u++
+	}
+	return append(strconv.AppendFloat(b, v, 'f', 1, 64), units[u])
 }
 
 // appendField writes an escaped value, or "-" for an empty one.

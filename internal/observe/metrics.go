@@ -23,6 +23,8 @@ type Metrics struct {
 	duration  prometheus.Histogram
 	queueWait prometheus.Histogram
 	spawn     prometheus.Histogram
+	cpu       prometheus.Histogram
+	memPeak   prometheus.Histogram
 }
 
 // Gauges read the live figures the metrics publish as they are scraped.
@@ -55,12 +57,22 @@ func NewMetrics(g Gauges) *Metrics {
 			Help:    "Time to start a script (fork and exec).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 14),
 		}),
+		cpu: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "fcgi_wrap_script_cpu_seconds",
+			Help:    "CPU time (user and system) each script used, with its descendants where it ran in a cgroup.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 3, 14),
+		}),
+		memPeak: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "fcgi_wrap_script_memory_peak_bytes",
+			Help:    "Most memory each script's cgroup held at once (memory.peak); only where the memory controller is on.",
+			Buckets: prometheus.ExponentialBuckets(1<<20, 2, 14),
+		}),
 	}
 	gauge := func(name, help string, value func() int) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return float64(value()) })
 	}
 	reg.MustRegister(
-		m.requests, m.duration, m.queueWait, m.spawn,
+		m.requests, m.duration, m.queueWait, m.spawn, m.cpu, m.memPeak,
 		gauge("fcgi_wrap_active_scripts", "Scripts running now.", g.Active),
 		gauge("fcgi_wrap_queued_requests", "Requests waiting for a worker now.", g.Queued),
 		gauge("fcgi_wrap_workers", "Scripts that may run at once (--workers).", g.Workers),
@@ -84,6 +96,12 @@ func (m *Metrics) Observe(rec *Record) {
 	}
 	if rec.SpawnTime > 0 {
 		m.spawn.Observe(rec.SpawnTime.Seconds())
+	}
+	if rec.PID.Load() != 0 {
+		m.cpu.Observe(rec.CPU.Seconds())
+	}
+	if rec.MemPeak > 0 {
+		m.memPeak.Observe(float64(rec.MemPeak))
 	}
 }
 

@@ -30,6 +30,14 @@ type Record struct {
 	PID      atomic.Int64
 	ExitCode int // -1: the script did not exit normally, or never ran
 	Outcome  string
+
+	// What the script ran as and used; they mean something only when
+	// PID is set (the script started).
+	UID int           // the script's user id
+	CPU time.Duration // user+system CPU of the script and its descendants (its cgroup), or of the script and the children it reaped (rusage)
+	// MemPeak is the most memory the script's cgroup held at once, in
+	// bytes; 0: not measured (no cgroup, or no memory controller).
+	MemPeak int64
 }
 
 // Observer learns how each request ended.
