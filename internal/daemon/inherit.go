@@ -43,7 +43,7 @@ func inheritedListeners(log hclog.Logger) ([]net.Listener, error) {
 		var listeners []net.Listener
 		for _, name := range sortedKeys(named) {
 			for _, l := range named[name] {
-				log.Info("listening on systemd socket", "name", name, "addr", l.Addr().String())
+				log.Info("listening on systemd socket", "name", name, "socket", l.Addr().String())
 				listeners = append(listeners, &inheritedListener{Listener: l, name: name})
 			}
 		}
@@ -80,7 +80,7 @@ func fd0Listener(log hclog.Logger) ([]net.Listener, error) {
 		syscall.Dup3(null, wireListenFD, 0)
 		syscall.Close(null)
 	}
-	log.Info("listening on the socket passed as fd 0", "addr", l.Addr().String())
+	log.Info("listening on the socket passed as fd 0", "socket", l.Addr().String())
 	return []net.Listener{&inheritedListener{Listener: l, name: nameFD0}}, nil
 }
 
@@ -108,7 +108,7 @@ func adoptHandedOver(log hclog.Logger) (serve []net.Listener, metrics net.Listen
 					u.SetUnlinkOnClose(true)
 				}
 			}
-			log.Info("listening on socket handed over by the previous process", "name", name, "addr", l.Addr().String())
+			log.Info("listening on socket handed over by the previous process", "name", name, "socket", l.Addr().String())
 			serve = append(serve, &inheritedListener{Listener: l, name: name})
 		}
 	}

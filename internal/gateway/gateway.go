@@ -154,7 +154,7 @@ func (g *Gateway) ServeFCGI(ctx context.Context, req *wire.Request) uint32 {
 	}
 	if s.SlowAfter > 0 {
 		slow := time.AfterFunc(s.SlowAfter, func() {
-			log.Warn("slow request", "pid", rec.PID.Load(), "uri", rec.URI, "elapsed", time.Since(rec.Start).Round(time.Millisecond))
+			log.Warn("slow request", "pid", rec.PID.Load(), "uri", rec.URI, "duration", time.Since(rec.Start).Round(time.Millisecond))
 		})
 		defer slow.Stop()
 	}

@@ -290,15 +290,15 @@ func (r *run) outcome(ctx, runCtx context.Context, proc *spawner.Process) pool.O
 		r.fail(502, strings.TrimPrefix(r.headEnd.Error(), "cgienv: ")+" ("+r.script.Path+")")
 	case !headSent:
 		outcome = pool.Failed
-		r.log.Error("script ended without a valid response head", "exit", exit.String(), "pid", proc.Pid(), "reason", r.headEnd)
+		r.log.Error("script ended without a valid response head", "exit_status", exit.AppStatus(), "exit", exit.String(), "pid", proc.Pid(), "reason", r.headEnd)
 		r.fail(502, r.noHead(exit))
 	case exit.Code != 0:
 		outcome = pool.Failed
 	}
 	if exit.Code != 0 {
-		r.log.Warn("script exited", "exit", exit.String(), "pid", proc.Pid())
+		r.log.Warn("script exited", "exit_status", exit.AppStatus(), "exit", exit.String(), "pid", proc.Pid())
 	} else {
-		r.log.Debug("script exited", "exit", exit.String(), "pid", proc.Pid())
+		r.log.Debug("script exited", "exit_status", exit.AppStatus(), "exit", exit.String(), "pid", proc.Pid())
 	}
 	return outcome
 }

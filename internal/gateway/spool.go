@@ -58,7 +58,7 @@ func (g *Gateway) spool(ctx context.Context, s *Settings, req *wire.Request, out
 		// the server had sent it.
 		req.Params["CONTENT_LENGTH"] = strconv.FormatInt(n, 10)
 		rec.BytesIn = n
-		log.Debug("request body without CONTENT_LENGTH spooled", "bytes", n, "elapsed", time.Since(began))
+		log.Debug("request body without CONTENT_LENGTH spooled", "bytes_in", n, "duration", time.Since(began))
 		return f, true
 	}
 	if f != nil {
@@ -73,11 +73,11 @@ func (g *Gateway) spool(ctx context.Context, s *Settings, req *wire.Request, out
 		rec.Outcome = "aborted"
 		log.Debug("request ended while its body was spooled", "cause", context.Cause(ctx))
 	case errors.Is(err, errBodyTooLarge):
-		log.Warn("request body too large", "bytes", n, "max_body", s.MaxBody)
+		log.Warn("request body too large", "bytes_in", n, "max_body", s.MaxBody)
 		fail(s, req, out, rec, 413, "request body without CONTENT_LENGTH is over --max-body "+strconv.FormatInt(s.MaxBody, 10)+" bytes")
 	case cause != nil:
 		rec.Outcome = "timeout"
-		log.Warn("request body not received in time", "cause", cause, "bytes", n)
+		log.Warn("request body not received in time", "cause", cause, "bytes_in", n)
 		fail(s, req, out, rec, 504, cause.Error()+" (after "+strconv.FormatInt(n, 10)+" bytes)")
 	default:
 		rec.Outcome = "internal"
