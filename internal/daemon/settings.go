@@ -5,7 +5,6 @@ import (
 	"reflect"
 	"time"
 
-	"github.com/fcgi-wrap/fcgi-wrap/cgienv"
 	"github.com/fcgi-wrap/fcgi-wrap/internal/gateway"
 	"github.com/fcgi-wrap/fcgi-wrap/pool"
 )
@@ -94,7 +93,7 @@ func loosened(old, next *Live) []string {
 		{"allow", narrowedBy(o.Resolve.Allow) && !narrowedAsMuch(o.Resolve.Allow, n.Resolve.Allow)},
 		{"ext", narrowedBy(o.Resolve.Exts) && !narrowedAsMuch(o.Resolve.Exts, n.Resolve.Exts)},
 		// An interpreter makes files runnable that need not be executable.
-		{"interpreter", !interpretersSubset(n.Resolve.Interpreters, o.Resolve.Interpreters)},
+		{"interpreter", !subset(n.Resolve.Interpreters, o.Resolve.Interpreters)},
 		{"no-strict-perms", o.Resolve.StrictPerms && !n.Resolve.StrictPerms},
 		{"rlimit", rlimitsLoosened(o, n)},
 		{"max-body", limitRaised(o.MaxBody, n.MaxBody)},
@@ -116,20 +115,8 @@ func narrowedBy(list []string) bool { return len(list) > 0 }
 // narrowedAsMuch reports whether next allows no more than old does.
 func narrowedAsMuch(old, next []string) bool { return len(next) > 0 && subset(next, old) }
 
-func subset(a, b []string) bool {
-	for _, x := range a {
-		found := false
-		for _, y := range b {
-			found = found || x == y
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
-}
-
-func interpretersSubset(a, b []cgienv.Interpreter) bool {
+// subset reports whether every element of a is in b.
+func subset[T comparable](a, b []T) bool {
 	for _, x := range a {
 		found := false
 		for _, y := range b {
