@@ -49,7 +49,34 @@ type EnvPolicy struct {
 // param left out and why ("HTTP_PROXY: httpoxy", "X-Y: invalid name"), sorted,
 // for a debug log line; names are quoted when not printable ASCII.
 func Environ(params map[string]string, script Script, role string, policy EnvPolicy) (env []string, dropped []string) {
-	m := make(map[string]string, len(params)+8)
+	m, dropped := fromParams(params, policy)
+	fromWrapper(m, policy)
+	dropped = setCGI(m, script, role, dropped)
+	for _, kv := range policy.Fixed {
+		k, v, ok := splitEnv(kv)
+		if !ok {
+			dropped = append(dropped, "--env "+strconv.Quote(kv)+": not NAME=value")
+			continue
+		}
+		m[k] = v
+	}
+
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	env = make([]string, len(keys))
+	for i, k := range keys {
+		env[i] = k + "=" + m[k]
+	}
+	slices.Sort(dropped)
+	return env, dropped
+}
+
+// fromParams keeps the params a script may see, and says why of the rest.
+func fromParams(params map[string]string, policy EnvPolicy) (m map[string]string, dropped []string) {
+	m = make(map[string]string, len(params)+8)
 	for k, v := range params {
 		switch {
 		case !validEnvName(k):
@@ -64,26 +91,36 @@ func Environ(params map[string]string, script Script, role string, policy EnvPol
 			m[k] = v
 		}
 	}
+	return m, dropped
+}
 
+// fromWrapper adds PATH, if the web server sent none, and what --pass-env
+// lets through from fcgi-wrap's own environment.
+func fromWrapper(m map[string]string, policy EnvPolicy) {
 	if _, ok := m["PATH"]; !ok {
 		m["PATH"] = DefaultPath
 		if p, ok := lookupEnv(policy.Wrapper, "PATH"); ok && p != "" {
 			m["PATH"] = p
 		}
 	}
-	if len(policy.PassEnv) > 0 {
-		seen := make(map[string]bool)
-		for _, kv := range policy.Wrapper {
-			k, v, ok := splitEnv(kv)
-			// The first of duplicate entries wins, as in getenv(3).
-			if !ok || seen[k] || !matchName(policy.PassEnv, k) {
-				continue
-			}
-			seen[k] = true
-			m[k] = v
-		}
+	if len(policy.PassEnv) == 0 {
+		return
 	}
+	seen := make(map[string]bool)
+	for _, kv := range policy.Wrapper {
+		k, v, ok := splitEnv(kv)
+		// The first of duplicate entries wins, as in getenv(3).
+		if !ok || seen[k] || !matchName(policy.PassEnv, k) {
+			continue
+		}
+		seen[k] = true
+		m[k] = v
+	}
+}
 
+// setCGI sets what CGI/1.1 defines and fcgi-wrap knows better than the
+// web server: the gateway, the role, and the resolved script and path.
+func setCGI(m map[string]string, script Script, role string, dropped []string) []string {
 	// Resolve never yields a NUL, but an environment entry with one would
 	// be cut short by execve, so nothing here may carry one either.
 	set := func(k, v string) {
@@ -115,27 +152,7 @@ func Environ(params map[string]string, script Script, role string, policy EnvPol
 			delete(m, "PATH_TRANSLATED")
 		}
 	}
-
-	for _, kv := range policy.Fixed {
-		k, v, ok := splitEnv(kv)
-		if !ok {
-			dropped = append(dropped, "--env "+strconv.Quote(kv)+": not NAME=value")
-			continue
-		}
-		m[k] = v
-	}
-
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	env = make([]string, len(keys))
-	for i, k := range keys {
-		env[i] = k + "=" + m[k]
-	}
-	slices.Sort(dropped)
-	return env, dropped
+	return dropped
 }
 
 // validEnvName reports whether name is a portable environment variable name

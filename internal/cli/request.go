@@ -152,12 +152,6 @@ func buildClientRequest(c *cli.Context) (*wire.ClientRequest, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	var closers []io.Closer
-	closeAll := func() {
-		for _, cl := range closers {
-			cl.Close()
-		}
-	}
 	req := &wire.ClientRequest{Role: role, KeepConn: c.Bool("keep-conn")}
 	params := map[string]string{
 		"GATEWAY_INTERFACE": "CGI/1.1",
@@ -175,10 +169,38 @@ func buildClientRequest(c *cli.Context) (*wire.ClientRequest, func(), error) {
 		"REQUEST_URI":       target,
 		"QUERY_STRING":      query,
 	}
+	closeAll, err := attachBodies(c, req, params)
+	if err == nil {
+		err = overrideParams(c, params)
+	}
+	if err != nil {
+		closeAll()
+		return nil, nil, err
+	}
+	names := make([]string, 0, len(params))
+	for name := range params {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		req.Params = append(req.Params, wire.Pair{Name: name, Value: params[name]})
+	}
+	return req, closeAll, nil
+}
+
+// attachBodies opens --data and --filter-data as the request's streams and
+// sets the params that describe them; closeAll closes what it opened.
+func attachBodies(c *cli.Context, req *wire.ClientRequest, params map[string]string) (closeAll func(), err error) {
+	var closers []io.Closer
+	closeAll = func() {
+		for _, cl := range closers {
+			cl.Close()
+		}
+	}
 	if data := c.String("data"); c.IsSet("data") {
 		body, size, closer, err := openData(data)
 		if err != nil {
-			return nil, nil, err
+			return closeAll, err
 		}
 		if closer != nil {
 			closers = append(closers, closer)
@@ -193,8 +215,7 @@ func buildClientRequest(c *cli.Context) (*wire.ClientRequest, func(), error) {
 	if data := c.String("filter-data"); c.IsSet("filter-data") {
 		body, size, closer, err := openData(data)
 		if err != nil {
-			closeAll()
-			return nil, nil, err
+			return closeAll, err
 		}
 		if closer != nil {
 			closers = append(closers, closer)
@@ -204,14 +225,19 @@ func buildClientRequest(c *cli.Context) (*wire.ClientRequest, func(), error) {
 			params["FCGI_DATA_LENGTH"] = strconv.FormatInt(size, 10)
 		}
 	}
+	return closeAll, nil
+}
+
+// overrideParams applies --method, -H and --param, in that order, so that
+// --param wins over everything.
+func overrideParams(c *cli.Context, params map[string]string) error {
 	if m := c.String("method"); m != "" {
 		params["REQUEST_METHOD"] = m
 	}
 	for _, h := range c.StringSlice("header") {
 		name, value, ok := strings.Cut(h, ":")
 		if !ok || strings.TrimSpace(name) == "" {
-			closeAll()
-			return nil, nil, fmt.Errorf("-H %q: want 'Name: value'", h)
+			return fmt.Errorf("-H %q: want 'Name: value'", h)
 		}
 		key := strings.ToUpper(strings.ReplaceAll(strings.TrimSpace(name), "-", "_"))
 		if key != "CONTENT_TYPE" && key != "CONTENT_LENGTH" {
@@ -222,20 +248,11 @@ func buildClientRequest(c *cli.Context) (*wire.ClientRequest, func(), error) {
 	for _, kv := range c.StringSlice("param") {
 		name, value, ok := strings.Cut(kv, "=")
 		if !ok || name == "" {
-			closeAll()
-			return nil, nil, fmt.Errorf("--param %q: want NAME=VALUE", kv)
+			return fmt.Errorf("--param %q: want NAME=VALUE", kv)
 		}
 		params[name] = value
 	}
-	names := make([]string, 0, len(params))
-	for name := range params {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		req.Params = append(req.Params, wire.Pair{Name: name, Value: params[name]})
-	}
-	return req, closeAll, nil
+	return nil
 }
 
 // openData opens a --data argument; size is -1 when unknown (stdin).
