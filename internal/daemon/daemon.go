@@ -72,7 +72,7 @@ func Run(s *Settings, opts Options) error {
 	signals := make(chan os.Signal, 4)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
 	defer signal.Stop(signals)
-	Tune()
+	leaveCPUsToScripts()
 	level, err := ParseLevel(s.Live.LogLevel)
 	if err != nil {
 		return &UsageError{Err: err}
@@ -91,7 +91,7 @@ func Run(s *Settings, opts Options) error {
 		d.files = append(d.files, f)
 		logOut = f
 	}
-	d.log = NewLogger(logOut, level, s.Startup.LogFormat)
+	d.log = newLogger(logOut, level, s.Startup.LogFormat)
 	if fromErr != nil {
 		d.log.Warn("not started by an upgrade after all", "error", fromErr)
 	}
@@ -326,14 +326,14 @@ func (d *daemon) reopenLogs() {
 	reopenAll(d.files, d.log, os.Stderr)
 }
 
-// Tune runs fcgi-wrap's own Go code on half the CPUs (at least one) unless
-// GOMAXPROCS says otherwise. Its work is moving bytes between sockets and
+// leaveCPUsToScripts runs fcgi-wrap's own Go code on half the CPUs (at
+// least one) unless GOMAXPROCS says otherwise. Its work is moving bytes between sockets and
 // pipes; the CPU a request needs is the script's. With a P per CPU, idle
 // Go threads spin looking for work on the cores the scripts need: on 2
 // CPUs one P cut fcgi-wrap's CPU per tiny request by a third to a half and
 // raised requests per second (bench, -fw-env GOMAXPROCS=1), while a 1 GiB
 // upload still ran faster than fcgiwrap's by more than 2x.
-func Tune() {
+func leaveCPUsToScripts() {
 	if os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(max(1, runtime.NumCPU()/2))
 	}

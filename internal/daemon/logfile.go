@@ -18,8 +18,8 @@ func ParseLevel(name string) (hclog.Level, error) {
 	return level, nil
 }
 
-// NewLogger builds the one root logger; packages get named children of it.
-func NewLogger(out io.Writer, level hclog.Level, format string) hclog.Logger {
+// newLogger builds the one root logger; packages get named children of it.
+func newLogger(out io.Writer, level hclog.Level, format string) hclog.Logger {
 	return hclog.New(&hclog.LoggerOptions{
 		Name:       "fcgi-wrap",
 		Level:      level,
