@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -101,4 +102,75 @@ func populated(dir string) bool {
 	}
 	n, _ := field(b, "populated")
 	return n != 0
+}
+
+// controlFiles are a request cgroup's cgroup.events and cpu.stat, opened on
+// first use and kept open while the cgroup is (also across its reuse):
+// every request reads both, and a pread of an open file is one system call
+// where openat, read and close are three. -1: not open yet.
+type controlFiles struct {
+	eventsFd, cpuFd int
+}
+
+var noFiles = controlFiles{eventsFd: -1, cpuFd: -1}
+
+// events reads cgroup.events: whether the cgroup holds a process and
+// whether it is frozen; ok is false if it cannot be read.
+func (f *controlFiles) events(dirfd int) (populated, frozen, ok bool) {
+	b, err := preadAt(dirfd, "cgroup.events", &f.eventsFd)
+	p, ok1 := field(b, "populated")
+	z, ok2 := field(b, "frozen")
+	return p != 0, z != 0, err == nil && ok1 && ok2
+}
+
+// idle reports whether the cgroup is empty and not frozen.
+func (f *controlFiles) idle(dirfd int) bool {
+	populated, frozen, ok := f.events(dirfd)
+	return ok && !populated && !frozen
+}
+
+// cpuUsage is the CPU that the cgroup's processes have used (cpu.stat
+// usage_usec), counted since the cgroup was made; 0 if it cannot be read.
+func (f *controlFiles) cpuUsage(dirfd int) time.Duration {
+	b, err := preadAt(dirfd, "cpu.stat", &f.cpuFd)
+	if err != nil {
+		return 0
+	}
+	usec, _ := field(b, "usage_usec")
+	return time.Duration(usec) * time.Microsecond
+}
+
+func (f *controlFiles) close() {
+	for _, fd := range []*int{&f.eventsFd, &f.cpuFd} {
+		if *fd >= 0 {
+			unix.Close(*fd)
+			*fd = -1
+		}
+	}
+}
+
+// testHookControlRead, if set, sees every read of a kept-open control
+// file, and whether it had to be opened first.
+var testHookControlRead func(name string, open bool)
+
+// preadAt reads the control file name under dirfd from its start through
+// *fd, opening it first if *fd is -1. A control file is generated afresh
+// for each read from offset 0, so the open file serves every later read.
+func preadAt(dirfd int, name string, fd *int) ([]byte, error) {
+	if testHookControlRead != nil {
+		testHookControlRead(name, *fd < 0)
+	}
+	if *fd < 0 {
+		f, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, &os.PathError{Op: "open", Path: name, Err: err}
+		}
+		*fd = f
+	}
+	buf := make([]byte, 1024)
+	n, err := unix.Pread(*fd, buf, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "read", Path: name, Err: err}
+	}
+	return buf[:n], nil
 }

@@ -28,11 +28,13 @@ import (
 // KiB of kernel memory each).
 const maxIdle = 64
 
-// idleCgroup is an empty request cgroup kept for another request.
+// idleCgroup is an empty request cgroup kept for another request, with
+// the control files the next one reads still open.
 type idleCgroup struct {
-	name string
-	fd   int
-	cpu  time.Duration // its cpu.stat usage when it was kept
+	name  string
+	fd    int
+	files controlFiles
+	cpu   time.Duration // its cpu.stat usage when it was kept
 }
 
 // reuse returns a kept cgroup as a new Request, or nil if there is none.
@@ -47,7 +49,7 @@ func (t *Tree) reuse() *Request {
 		ic := t.idle[n-1]
 		t.idle = t.idle[:n-1]
 		t.mu.Unlock()
-		r := &Request{tree: t, name: ic.name, fd: ic.fd, base: ic.cpu}
+		r := &Request{tree: t, name: ic.name, fd: ic.fd, files: ic.files, base: ic.cpu}
 		if r.writeLimits() == nil {
 			return r
 		}
@@ -56,20 +58,20 @@ func (t *Tree) reuse() *Request {
 	}
 }
 
-// keep takes the cgroup name, with its descriptor fd, to reuse it, if
-// reuse is on, it is empty and not frozen, and there is room; it reports
-// whether it did.
-func (t *Tree) keep(name string, fd int) bool {
+// keep takes the cgroup ic to reuse it, if reuse is on, it is empty and
+// not frozen, and there is room; it reports whether it did. With settled,
+// the request already saw it empty and read its final CPU (ic.cpu) after
+// that, so neither file is read again.
+func (t *Tree) keep(ic idleCgroup, settled bool) bool {
 	if !t.reusable.Load() {
 		return false
 	}
-	b, err := readAt(fd, "cgroup.events")
-	populated, ok1 := field(b, "populated")
-	frozen, ok2 := field(b, "frozen")
-	if err != nil || !ok1 || !ok2 || populated != 0 || frozen != 0 {
-		return false
+	if !settled {
+		if !ic.files.idle(ic.fd) {
+			return false
+		}
+		ic.cpu = ic.files.cpuUsage(ic.fd)
 	}
-	ic := idleCgroup{name: name, fd: fd, cpu: cpuUsage(fd)}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if len(t.idle) >= maxIdle || t.closed {
@@ -82,9 +84,10 @@ func (t *Tree) keep(name string, fd int) bool {
 // drop removes a cgroup that is not to be reused after all.
 func (r *Request) drop() {
 	r.mu.Lock()
-	fd := r.fd
-	r.fd = -1
+	fd, files := r.fd, r.files
+	r.fd, r.files = -1, noFiles
 	r.mu.Unlock()
+	files.close()
 	if fd >= 0 {
 		unix.Close(fd)
 		unix.Unlinkat(r.tree.scriptsFD, r.name, unix.AT_REMOVEDIR)
@@ -97,26 +100,19 @@ func (t *Tree) closeIdle() {
 	defer t.mu.Unlock()
 	t.closed = true
 	for _, ic := range t.idle {
+		ic.files.close()
 		unix.Close(ic.fd)
 	}
 	t.idle = nil
 }
 
-// cpuUsage is the CPU that a cgroup's processes have used (cpu.stat
-// usage_usec), counted since the cgroup was made.
-func cpuUsage(fd int) time.Duration {
-	b, err := readAt(fd, "cpu.stat")
-	if err != nil {
-		return 0
+// busyLocked reports whether the cgroup (or one below it) holds a process,
+// and notes when it is settled (empty and not frozen); r.mu is held.
+func (r *Request) busyLocked() bool {
+	populated, frozen, ok := r.files.events(r.fd)
+	if !ok || populated {
+		return true
 	}
-	usec, _ := field(b, "usage_usec")
-	return time.Duration(usec) * time.Microsecond
-}
-
-// busy reports whether a cgroup (or one below it) holds a process, from
-// cgroup.events; a cgroup whose events cannot be read counts as busy.
-func busy(fd int) bool {
-	b, err := readAt(fd, "cgroup.events")
-	n, ok := field(b, "populated")
-	return err != nil || !ok || n != 0
+	r.settled = !frozen
+	return false
 }

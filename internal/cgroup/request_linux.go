@@ -22,8 +22,15 @@ type Request struct {
 	base time.Duration // cpu.stat usage before this request: a reused cgroup's past
 
 	mu     sync.Mutex
-	fd     int  // O_PATH descriptor of the directory; -1 once removed
+	fd     int // O_PATH descriptor of the directory; -1 once removed
+	files  controlFiles
 	killed bool // cgroup.kill was written: never reuse it (pool_linux.go)
+	// settled is set once cgroup.events said empty and not frozen after
+	// the script's end: nothing of this request can come back into it, so
+	// the CPU read after that (settledCPU, absolute) is final, and keep
+	// need not read either file again.
+	settled, settledCPUOK bool
+	settledCPU            time.Duration
 }
 
 // New makes the cgroup for the next request: an empty one kept from an
@@ -41,7 +48,7 @@ func (t *Tree) New() (*Request, error) {
 		unix.Unlinkat(t.scriptsFD, name, unix.AT_REMOVEDIR)
 		return nil, &os.PathError{Op: "open", Path: filepath.Join(t.scripts, name), Err: err}
 	}
-	r := &Request{tree: t, name: name, fd: fd}
+	r := &Request{tree: t, name: name, fd: fd, files: noFiles}
 	if err := r.writeLimits(); err != nil {
 		r.Remove(context.Background())
 		return nil, err
@@ -75,7 +82,7 @@ func (r *Request) Path() string { return filepath.Join(r.tree.scripts, r.name) }
 func (r *Request) Kill() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.fd < 0 || !busy(r.fd) {
+	if r.fd < 0 || !r.busyLocked() {
 		// Reading cgroup.events spares the common case (a script that
 		// left nothing) the cgroup-wide lock that a kill takes, and
 		// keeps the cgroup reusable.
@@ -105,7 +112,11 @@ func (r *Request) Usage() Usage {
 	if r.fd < 0 {
 		return u
 	}
-	u.CPU = cpuUsage(r.fd) - r.base
+	cpu := r.files.cpuUsage(r.fd)
+	if r.settled {
+		r.settledCPU, r.settledCPUOK = cpu, true
+	}
+	u.CPU = cpu - r.base
 	if !r.tree.memory {
 		return u
 	}
@@ -131,12 +142,15 @@ func trimNL(b []byte) []byte {
 // as they die, until ctx ends. Removing twice is harmless.
 func (r *Request) Remove(ctx context.Context) error {
 	r.mu.Lock()
-	fd, killed := r.fd, r.killed
-	r.fd = -1
+	fd, killed, files := r.fd, r.killed, r.files
+	r.fd, r.files = -1, noFiles
+	kept := idleCgroup{name: r.name, fd: fd, files: files, cpu: r.settledCPU}
+	known := r.settled && r.settledCPUOK
 	r.mu.Unlock()
-	if fd < 0 || (!killed && r.tree.keep(r.name, fd)) {
+	if fd < 0 || (!killed && r.tree.keep(kept, known)) {
 		return nil
 	}
+	files.close()
 	defer unix.Close(fd)
 	err := removeAt(ctx, r.tree.scriptsFD, r.name, func() {
 		writeAt(fd, "cgroup.kill", "1")

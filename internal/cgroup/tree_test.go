@@ -244,7 +244,7 @@ func TestStaleTreeKilledAndRemoved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	orphan := &Request{tree: &Tree{scripts: filepath.Join(stale, "scripts")}, name: "7", fd: fd}
+	orphan := &Request{tree: &Tree{scripts: filepath.Join(stale, "scripts")}, name: "7", fd: fd, files: noFiles}
 	_, out := startIn(t, orphan, escape+"\nexec sleep 600")
 	left := readPid(t, out)
 
@@ -374,5 +374,55 @@ func TestKilledCgroupNotReused(t *testing.T) {
 	}
 	if cmd, _ := startIn(t, r2, "exit 7"); cmd.Wait() == nil || cmd.ProcessState.ExitCode() != 7 {
 		t.Errorf("a script in the next request's cgroup: got %v, want exit status 7", cmd.ProcessState)
+	}
+}
+
+// TestSettledRequestReadsEachFileOnce: a request whose script left nothing
+// reads cgroup.events once (the kill check) and cpu.stat once (its usage),
+// and once its cgroup is reused, opens neither again; the reused cgroup
+// still counts only its new request's CPU.
+func TestSettledRequestReadsEachFileOnce(t *testing.T) {
+	tree := setupIn(t, testBase(t))
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.Deadline)
+	defer cancel()
+	reads := map[string]int{}
+	opens := 0
+	testHookControlRead = func(name string, open bool) {
+		reads[name]++
+		if open {
+			opens++
+		}
+	}
+	defer func() { testHookControlRead = nil }()
+	var first string
+	for i := range 2 {
+		r, err := tree.New()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first = r.Path()
+		} else if r.Path() != first {
+			t.Fatalf("second request got %s, want the kept %s", r.Path(), first)
+		}
+		clear(reads)
+		opens = 0
+		cmd, _ := startIn(t, r, `i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done`)
+		cmd.Wait()
+		if err := r.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		if u := r.Usage(); u.CPU <= 0 {
+			t.Errorf("request %d: got %v of CPU, want the loop's", i, u.CPU)
+		}
+		if err := r.Remove(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if reads["cgroup.events"] != 1 || reads["cpu.stat"] != 1 {
+			t.Errorf("request %d: read %v, want cgroup.events and cpu.stat once each", i, reads)
+		}
+		if i == 1 && opens != 0 {
+			t.Errorf("reused cgroup: opened %d control files, want 0 (kept open)", opens)
+		}
 	}
 }
