@@ -132,6 +132,7 @@ func (p *Process) Close() error {
 	if p.stopCtx() {
 		p.wg.Done() // the AfterFunc will not run
 	}
+	p.startReaper() // the leader is reaped before Close returns
 	var first error
 	for _, f := range []*os.File{p.stdin, p.stdout, p.stderr, p.data} {
 		if f == nil {

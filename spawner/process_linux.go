@@ -17,21 +17,27 @@ import (
 type Process struct {
 	pid    int // also the process group id
 	grace  time.Duration
-	waiter waiter // reaps the leader; used by reap alone
+	waiter waiter // reaps the leader, under reapMu
 	cgroup Cgroup // nil: the process group alone
 
 	stdin, stdout, stderr, data *os.File
 
-	done chan struct{} // closed by reap once exit and cpu are set
+	done chan struct{} // closed by publish once exit and cpu are set
 	exit Exit
 	cpu  time.Duration // the leader's and its reaped children's CPU (rusage)
+
+	// reapMu orders the two ways the leader is reaped: TryReap, by the
+	// caller, and the reaper goroutine that Done starts. reaping is set
+	// once that goroutine runs; reaped once done is closed.
+	reapMu          sync.Mutex
+	reaping, reaped bool
 
 	// stopCtx unregisters the context.AfterFunc that kills the group when
 	// Start's ctx ends; it stays registered after the leader exits so that
 	// a cancel still ends what is left of the group.
 	stopCtx func() bool
 
-	// wg waits for the reaper goroutine, the ctx AfterFunc (if it ran) and
+	// wg waits for the reaper goroutine (if Done started it), the ctx AfterFunc (if it ran) and
 	// the grace timer's SIGKILL (if it was scheduled), so none outlives Close.
 	wg sync.WaitGroup
 
@@ -115,8 +121,7 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 		data:   ps.data,
 		done:   make(chan struct{}),
 	}
-	p.wg.Add(2) // the reaper and the ctx AfterFunc; Close balances the latter if it never runs
-	go p.reap()
+	p.wg.Add(1) // the ctx AfterFunc; Close balances it if it never runs
 	p.stopCtx = context.AfterFunc(ctx, func() {
 		defer p.wg.Done()
 		p.Kill()
@@ -174,12 +179,46 @@ func startError(cfg Config, err error, trampoline bool) error {
 	return se
 }
 
-// reap waits for the leader, which no one else may do, and publishes its
-// status.
-func (p *Process) reap() {
-	defer p.wg.Done()
-	p.exit, p.cpu = p.waiter.wait()
+// TryReap reaps the leader if it has exited, without waiting, and reports
+// whether it has been reaped (now or before). A caller that expects the
+// leader to be gone (its stdout ended) spares the reaper goroutine that
+// Done would start.
+func (p *Process) TryReap() bool {
+	p.reapMu.Lock()
+	defer p.reapMu.Unlock()
+	if p.reaped || p.reaping {
+		return p.reaped
+	}
+	exit, cpu, ok := p.waiter.tryReap()
+	if ok {
+		p.publishLocked(exit, cpu)
+	}
+	return ok
+}
+
+// publishLocked records the leader's end; p.reapMu is held.
+func (p *Process) publishLocked(exit Exit, cpu time.Duration) {
+	p.exit, p.cpu, p.reaped = exit, cpu, true
 	close(p.done)
+}
+
+// startReaper starts the goroutine that waits for the leader, unless it
+// runs already or the leader has been reaped.
+func (p *Process) startReaper() {
+	p.reapMu.Lock()
+	defer p.reapMu.Unlock()
+	if p.reaped || p.reaping {
+		return
+	}
+	p.reaping = true
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		exit, cpu := p.waiter.wait()
+		p.reapMu.Lock()
+		defer p.reapMu.Unlock()
+		p.publishLocked(exit, cpu)
+	}()
 }
 
 // Pid is the leader's process id, which is also the process group id.
@@ -201,7 +240,11 @@ func (p *Process) Data() *os.File { return p.data }
 
 // Done is closed once the leader has exited and been reaped. Other members of
 // the group (a script's background jobs) may still run and hold the pipes.
-func (p *Process) Done() <-chan struct{} { return p.done }
+// The first call starts waiting for the leader (see TryReap).
+func (p *Process) Done() <-chan struct{} {
+	p.startReaper()
+	return p.done
+}
 
 // CPUTime is the CPU time (user and system) the leader used, with that of
 // the children it waited for; it is valid after Done is closed and 0

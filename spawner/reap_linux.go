@@ -10,11 +10,15 @@ import (
 
 // waitid(2) numbers package syscall lacks.
 const (
+	pPid         = 1   // P_PID
 	pPidfd       = 3   // P_PIDFD
 	cldExited    = 1   // CLD_EXITED
 	cldKilled    = 2   // CLD_KILLED
 	cldDumped    = 3   // CLD_DUMPED
 	sysPidfdOpen = 434 // the same on every Linux architecture
+	// pidfdNonblock is PIDFD_NONBLOCK, which is O_NONBLOCK: a pidfd that
+	// the netpoller can park on without an fcntl.
+	pidfdNonblock = syscall.O_NONBLOCK
 )
 
 // siginfoChild is the part of siginfo_t that waitid fills for a child, with
@@ -42,22 +46,49 @@ func (si *siginfoChild) exit() Exit {
 
 // A waiter reaps one child, once.
 //
-// Where the kernel has pidfds (Linux 5.4 on), the pidfd is non-blocking and
-// sits in Go's netpoller: it turns readable when the child exits, so a
-// running script costs a parked goroutine and nothing more. A blocking
-// wait (what os/exec does) holds an OS thread per running script, and
-// every exit then hands the scheduler's P between threads; on a 2-CPU
-// machine that showed up as a tenth of the wrapper's time per tiny request.
+// Most scripts have exited by the time their stdout ends, so the caller
+// first tries to reap without waiting (tryReap): one waitid, where a pidfd
+// made at clone time and parked in the netpoller costs six more system
+// calls and a goroutine per request. Only a child still running when
+// someone must wait for it gets a reaper (wait): a pidfd opened then
+// (pidfd_open; the pid cannot be reused while the child is unreaped), put
+// non-blocking in Go's netpoller, so that a running script costs a parked
+// goroutine and nothing more. A blocking wait (what os/exec does) would
+// hold an OS thread per running script, and every exit would hand the
+// scheduler's P between threads; on a 2-CPU machine that showed up as a
+// tenth of the wrapper's time per tiny request.
 type waiter struct {
-	pidfd *os.File // nil: wait4 on pid
-	pid   int
+	pid int
+}
+
+// tryReap reaps the child if it has exited, without waiting.
+func (w waiter) tryReap() (exit Exit, cpu time.Duration, reaped bool) {
+	var si siginfoChild
+	var ru syscall.Rusage
+	for {
+		_, _, e := syscall.Syscall6(syscall.SYS_WAITID, pPid, uintptr(w.pid), uintptr(unsafe.Pointer(&si)), syscall.WEXITED|syscall.WNOHANG, uintptr(unsafe.Pointer(&ru)), 0)
+		switch {
+		case e == syscall.EINTR:
+			continue
+		case e != 0:
+			// ECHILD: someone else reaped it; there is nothing to learn.
+			return unknownExit, 0, true
+		case si.Pid == 0:
+			return Exit{}, 0, false
+		}
+		return si.exit(), cpuTime(&ru), true
+	}
 }
 
 // wait returns how the child ended and the CPU time it used, with that of
 // the children it reaped, which the kernel reports with the exit anyway.
 func (w waiter) wait() (Exit, time.Duration) {
 	var ru syscall.Rusage
-	if w.pidfd == nil {
+	pidfd := -1
+	if pidfdsWork() {
+		pidfd = openPidfd(w.pid)
+	}
+	if pidfd < 0 {
 		var ws syscall.WaitStatus
 		for {
 			_, err := syscall.Wait4(w.pid, &ws, 0, &ru)
@@ -69,8 +100,9 @@ func (w waiter) wait() (Exit, time.Duration) {
 			}
 		}
 	}
-	defer w.pidfd.Close()
-	rc, err := w.pidfd.SyscallConn()
+	f := os.NewFile(uintptr(pidfd), "pidfd")
+	defer f.Close()
+	rc, err := f.SyscallConn()
 	if err != nil {
 		return unknownExit, 0
 	}
@@ -93,6 +125,21 @@ func (w waiter) wait() (Exit, time.Duration) {
 	return si.exit(), cpuTime(&ru)
 }
 
+// openPidfd opens a non-blocking pidfd for pid, or returns -1. Kernels
+// before 5.10 refuse PIDFD_NONBLOCK; there the flag is set afterwards.
+func openPidfd(pid int) int {
+	fd, _, e := syscall.Syscall(sysPidfdOpen, uintptr(pid), pidfdNonblock, 0)
+	if e == syscall.EINVAL {
+		if fd, _, e = syscall.Syscall(sysPidfdOpen, uintptr(pid), 0, 0); e == 0 {
+			_ = setFileFlags(int(fd), syscall.O_NONBLOCK)
+		}
+	}
+	if e != 0 {
+		return -1
+	}
+	return int(fd)
+}
+
 func cpuTime(ru *syscall.Rusage) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
@@ -113,19 +160,9 @@ var pidfdsWork = sync.OnceValue(func() bool {
 // forkExec starts path with stdio (and fd 3) from files, and returns the
 // child's pid and a waiter for it. Errors are bare errnos.
 func forkExec(path string, argv, env []string, dir string, files []uintptr, sys *syscall.SysProcAttr) (int, waiter, error) {
-	pidfd := -1
-	if pidfdsWork() {
-		sys.PidFD = &pidfd
-	}
 	pid, _, err := syscall.StartProcess(path, argv, &syscall.ProcAttr{Dir: dir, Env: env, Files: files, Sys: sys})
 	if err != nil {
 		return 0, waiter{}, err
 	}
-	if pidfd < 0 {
-		return pid, waiter{pid: pid}, nil
-	}
-	// Should this fail, waitid on the pidfd blocks, like wait4: slower,
-	// not wrong.
-	_ = setFileFlags(pidfd, syscall.O_NONBLOCK)
-	return pid, waiter{pid: pid, pidfd: os.NewFile(uintptr(pidfd), "pidfd")}, nil
+	return pid, waiter{pid: pid}, nil
 }

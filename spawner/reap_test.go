@@ -4,6 +4,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/fcgi-wrap/fcgi-wrap/internal/testutil"
 )
 
 func TestNoStdinGivesDevNull(t *testing.T) {
@@ -59,6 +61,7 @@ func TestWaitingHoldsNoThread(t *testing.T) {
 		if got := readLine(t, p.Stdout()); got != "ready" {
 			t.Fatalf("got %q, want ready", got)
 		}
+		p.Done() // starts its reaper
 	}
 	// The reapers have all had the chance to block by now: every child is
 	// running its sleep.
@@ -70,5 +73,40 @@ func TestWaitingHoldsNoThread(t *testing.T) {
 		if e := waitDone(t, p); e.Signal.String() != "killed" {
 			t.Errorf("got %v, want killed", e)
 		}
+	}
+}
+
+// TestTryReap: a leader still running is not reaped by TryReap, and then
+// is, once it has exited, with its status; Done, Exit and Close agree, and
+// no reaper was needed for it.
+func TestTryReap(t *testing.T) {
+	p := start(t, childConfig("exit", "3"))
+	readAll(t, p.Stdout())
+	testutil.WaitFor(t, "TryReap to reap the exited leader", p.TryReap)
+	select {
+	case <-p.done:
+	default:
+		t.Fatal("TryReap reported the leader reaped, but done is open")
+	}
+	if p.reaping {
+		t.Error("a reaper goroutine was started for a leader TryReap reaped")
+	}
+	if e := p.Exit(); e.Code != 3 {
+		t.Errorf("got %v, want exit status 3", e)
+	}
+
+	p = start(t, childConfig("sleep", "ready"))
+	if got := readLine(t, p.Stdout()); got != "ready" {
+		t.Fatalf("got %q, want ready", got)
+	}
+	if p.TryReap() {
+		t.Fatal("TryReap reaped a leader that is still running")
+	}
+	p.KillNow()
+	if e := waitDone(t, p); e.Signal.String() != "killed" {
+		t.Errorf("got %v, want killed", e)
+	}
+	if !p.TryReap() {
+		t.Error("TryReap after Done: got false, want true")
 	}
 }
