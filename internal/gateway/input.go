@@ -16,7 +16,7 @@ const bodyChunk = 256 << 10
 var bodyBuffers = sync.Pool{New: func() any { b := make([]byte, bodyChunk); return &b }}
 
 // startFeeders starts the goroutines that feed the script its body and
-// FILTER data and read its stderr; feeders waits for them.
+// FILTER data; feeders waits for them. Stderr is read by watch.go.
 func (r *run) startFeeders(feeders *sync.WaitGroup, proc *spawner.Process) {
 	if stdin := proc.Stdin(); stdin == nil {
 		r.resp.bodyComplete()
@@ -27,11 +27,6 @@ func (r *run) startFeeders(feeders *sync.WaitGroup, proc *spawner.Process) {
 			r.feedBody(stdin)
 		}()
 	}
-	feeders.Add(1)
-	go func() {
-		defer feeders.Done()
-		r.forwardStderr(proc.Stderr())
-	}()
 	if data := proc.Data(); data != nil {
 		feeders.Add(1)
 		go func() {

@@ -106,9 +106,11 @@ func (r *run) execute(ctx context.Context, slot *pool.Slot) pool.Outcome {
 	// within its deadline once the script is gone.
 	var feeders sync.WaitGroup
 	r.startFeeders(&feeders, proc)
-	bound := boundPipes(runCtx, proc, r.s)
+	bound := &pipeBounds{exited: make(chan struct{})}
+	w := r.watchLater(runCtx, proc, bound, &feeders)
 	leftovers := r.copyOutput(proc.Stdout(), bound)
 	r.resp.finish()
+	r.settle(proc, w)
 	if leftovers {
 		r.log.Warn("script exited but its background processes kept stdout open; killed them", "exit_drain", r.s.ExitDrain)
 		proc.KillNow()
@@ -200,15 +202,17 @@ func (r *run) awaitExit(runCtx context.Context, proc *spawner.Process) {
 // bounds once the script is gone, whatever still holds the pipes: a
 // background child after the script exited (--exit-drain), or a descendant
 // that escaped the group kill after a timeout, an abort or a shutdown
-// (--kill-grace and a margin).
+// (--kill-grace and a margin). Its goroutine runs only for scripts that
+// outlive the fast path (see watchLater).
 type pipeBounds struct {
 	exited chan struct{} // closed once the script's main process has exited
-	quit   chan struct{}
+	quit   chan struct{} // nil until watch
 	done   chan struct{}
 }
 
-func boundPipes(runCtx context.Context, proc *spawner.Process, s *Settings) *pipeBounds {
-	b := &pipeBounds{exited: make(chan struct{}), quit: make(chan struct{}), done: make(chan struct{})}
+// watch starts the goroutine that sets the pipes' deadlines.
+func (b *pipeBounds) watch(runCtx context.Context, proc *spawner.Process, s *Settings) {
+	b.quit, b.done = make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(b.done)
 		var after time.Duration
@@ -225,7 +229,6 @@ func boundPipes(runCtx context.Context, proc *spawner.Process, s *Settings) *pip
 		proc.Stdout().SetReadDeadline(deadline)
 		proc.Stderr().SetReadDeadline(deadline)
 	}()
-	return b
 }
 
 // hasExited reports whether the script's main process has exited.
@@ -238,9 +241,12 @@ func (b *pipeBounds) hasExited() bool {
 	}
 }
 
+// stop ends the goroutine, if watch started it.
 func (b *pipeBounds) stop() {
-	close(b.quit)
-	<-b.done
+	if b.quit != nil {
+		close(b.quit)
+		<-b.done
+	}
 }
 
 // stopFeeding ends the body and FILTER data feeders, which may wait for

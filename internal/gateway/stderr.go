@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -23,6 +24,14 @@ const (
 	stderrPerSecond = 50
 )
 
+// Stderr buffers are reused: a fresh 16 KiB (or 4 KiB) buffer per request
+// was the largest allocation of a tiny request, for a stream most scripts
+// leave empty.
+var (
+	stderrBuffers = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
+	stderrReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, stderrLineMax) }}
+)
+
 // forwardStderr reads the script's stderr until EOF, or until the read
 // deadline that ends it once the script is gone (pipeBounds): to the web
 // server as FCGI_STDERR, to our log line by line, both, or nowhere. It
@@ -30,7 +39,9 @@ const (
 func (r *run) forwardStderr(stderr *os.File) {
 	toFCGI, toLog := r.s.StderrToFCGI, r.s.StderrToLog
 	if !toLog {
-		buf := make([]byte, 16<<10)
+		bufp := stderrBuffers.Get().(*[]byte)
+		defer stderrBuffers.Put(bufp)
+		buf := *bufp
 		for {
 			n, err := stderr.Read(buf)
 			if n > 0 && toFCGI {
@@ -47,7 +58,12 @@ func (r *run) forwardStderr(stderr *os.File) {
 	// a script's own message is worth reading whole.
 	var log hclog.Logger
 	limiter := newLineLimiter(time.Now())
-	br := bufio.NewReaderSize(stderr, stderrLineMax)
+	br := stderrReaders.Get().(*bufio.Reader)
+	br.Reset(stderr)
+	defer func() {
+		br.Reset(nil)
+		stderrReaders.Put(br)
+	}()
 	for {
 		line, err := br.ReadSlice('\n')
 		if len(line) > 0 {
