@@ -44,6 +44,11 @@ type Config struct {
 	// 0 means 1 MiB, negative leaves the kernel's default (64 KiB). If the
 	// kernel refuses the size, a smaller one is used silently.
 	PipeSize int
+	// GrowStdoutLater leaves the stdout pipe at the kernel's default until
+	// Process.GrowStdout, for a caller that grows it once output fills
+	// the default: most responses fit, and the larger buffer costs a
+	// system call and a kernel allocation per start.
+	GrowStdoutLater bool
 	// Cgroup, if set, is the cgroup v2 the child starts in: clone3 puts
 	// it there before its first instruction, so neither it nor anything
 	// it starts ever runs outside. Kill's SIGKILL then also kills the

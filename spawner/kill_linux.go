@@ -134,7 +134,14 @@ func (p *Process) Close() error {
 	}
 	p.startReaper() // the leader is reaped before Close returns
 	var first error
-	for _, f := range []*os.File{p.stdin, p.stdout, p.stderr, p.data} {
+	p.fileMu.Lock()
+	stderr := p.stderr
+	if p.stderrFd >= 0 {
+		syscall.Close(p.stderrFd)
+		p.stderrFd = -1
+	}
+	p.fileMu.Unlock()
+	for _, f := range []*os.File{p.stdin, p.stdout, stderr, p.data} {
 		if f == nil {
 			continue
 		}

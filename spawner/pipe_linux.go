@@ -25,11 +25,20 @@ const minPipeSize = 64 << 10
 // Both ends are close-on-exec: the fork dup2s the child's end onto its
 // descriptor number, which clears the flag on that copy only.
 func pipe(name string, parentReads bool) (parent *os.File, child int, err error) {
+	pfd, cfd, err := rawPipe(parentReads)
+	if err != nil {
+		return nil, -1, err
+	}
+	return os.NewFile(uintptr(pfd), name), cfd, nil
+}
+
+// rawPipe is pipe with the parent's end left a bare descriptor too.
+func rawPipe(parentReads bool) (parent, child int, err error) {
 	// Both ends start non-blocking (each is its own open file, with its
 	// own flags), and the child's is set back: one fcntl instead of two.
 	var fds [2]int
 	if err := syscall.Pipe2(fds[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
-		return nil, -1, os.NewSyscallError("pipe2", err)
+		return -1, -1, os.NewSyscallError("pipe2", err)
 	}
 	pfd, cfd := fds[1], fds[0]
 	if parentReads {
@@ -38,9 +47,9 @@ func pipe(name string, parentReads bool) (parent *os.File, child int, err error)
 	if err := setFileFlags(cfd, 0); err != nil {
 		syscall.Close(pfd)
 		syscall.Close(cfd)
-		return nil, -1, os.NewSyscallError("fcntl", err)
+		return -1, -1, os.NewSyscallError("fcntl", err)
 	}
-	return os.NewFile(uintptr(pfd), name), cfd, nil
+	return pfd, cfd, nil
 }
 
 // setFileFlags sets an open file's status flags (O_NONBLOCK is the only
@@ -51,6 +60,14 @@ func setFileFlags(fd, flags int) error {
 		return e
 	}
 	return nil
+}
+
+// stdoutPipeSize is the stdout pipe size cfg asks for.
+func stdoutPipeSize(cfg Config) int {
+	if cfg.PipeSize == 0 {
+		return defaultPipeSize
+	}
+	return cfg.PipeSize
 }
 
 // growPipe asks for a pipe buffer of size bytes, halving on refusal (EPERM
@@ -75,7 +92,8 @@ func growPipe(f *os.File, size int) {
 // pipes holds both ends of the child's stdio pipes while Start needs them.
 // A child end of -1 is not open.
 type pipes struct {
-	stdin, stdout, stderr, data                     *os.File // parent's ends
+	stdin, stdout, data                             *os.File // parent's ends
+	stderr                                          int      // parent's end, bare until Process.Stderr; -1: not open
 	childStdin, childStdout, childStderr, childData int
 	sharedStdin                                     int // /dev/null (NoStdin) or Config.Stdin; never closed here
 }
@@ -100,7 +118,7 @@ var devNull = sync.OnceValues(func() (int, error) {
 })
 
 func (ps *pipes) open(cfg Config) error {
-	ps.childStdin, ps.childStdout, ps.childStderr, ps.childData = -1, -1, -1, -1
+	ps.childStdin, ps.childStdout, ps.childStderr, ps.childData, ps.stderr = -1, -1, -1, -1, -1
 	var err error
 	if cfg.Stdin != nil {
 		// Like /dev/null: the child gets a dup2 of the caller's file.
@@ -114,7 +132,7 @@ func (ps *pipes) open(cfg Config) error {
 		return err
 	}
 	if ps.stdout, ps.childStdout, err = pipe("stdout", true); err == nil {
-		ps.stderr, ps.childStderr, err = pipe("stderr", true)
+		ps.stderr, ps.childStderr, err = rawPipe(true)
 	}
 	if err == nil && cfg.Data {
 		ps.data, ps.childData, err = pipe("data", false)
@@ -124,11 +142,9 @@ func (ps *pipes) open(cfg Config) error {
 		ps.closeParent()
 		return err
 	}
-	size := cfg.PipeSize
-	if size == 0 {
-		size = defaultPipeSize
+	if !cfg.GrowStdoutLater {
+		growPipe(ps.stdout, stdoutPipeSize(cfg))
 	}
-	growPipe(ps.stdout, size)
 	if cfg.StdinPipeSize > 0 && ps.stdin != nil {
 		growPipe(ps.stdin, cfg.StdinPipeSize)
 	}
@@ -145,9 +161,12 @@ func (ps *pipes) closeChild() {
 }
 
 func (ps *pipes) closeParent() {
-	for _, f := range []*os.File{ps.stdin, ps.stdout, ps.stderr, ps.data} {
+	for _, f := range []*os.File{ps.stdin, ps.stdout, ps.data} {
 		if f != nil {
 			f.Close()
 		}
+	}
+	if ps.stderr >= 0 {
+		syscall.Close(ps.stderr)
 	}
 }

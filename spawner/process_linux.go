@@ -2,7 +2,9 @@ package spawner
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,7 +22,15 @@ type Process struct {
 	waiter waiter // reaps the leader, under reapMu
 	cgroup Cgroup // nil: the process group alone
 
-	stdin, stdout, stderr, data *os.File
+	stdin, stdout, data *os.File
+
+	// fileMu guards stderr, which is a bare descriptor (stderrFd) until
+	// Stderr wraps it: a caller that reads it once the child is gone
+	// (ReadStderrNow) never puts it in the netpoller.
+	fileMu   sync.Mutex
+	stderrFd int // -1 once wrapped or closed
+	stderr   *os.File
+	pipeSize int // for GrowStdout; 0 once grown
 
 	done chan struct{} // closed by publish once exit and cpu are set
 	exit Exit
@@ -111,15 +121,18 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 	}
 
 	p := &Process{
-		pid:    pid,
-		waiter: w,
-		grace:  cfg.KillGrace,
-		cgroup: cfg.Cgroup,
-		stdin:  ps.stdin,
-		stdout: ps.stdout,
-		stderr: ps.stderr,
-		data:   ps.data,
-		done:   make(chan struct{}),
+		pid:      pid,
+		waiter:   w,
+		grace:    cfg.KillGrace,
+		cgroup:   cfg.Cgroup,
+		stdin:    ps.stdin,
+		stdout:   ps.stdout,
+		stderrFd: ps.stderr,
+		data:     ps.data,
+		done:     make(chan struct{}),
+	}
+	if cfg.GrowStdoutLater {
+		p.pipeSize = stdoutPipeSize(cfg)
 	}
 	p.wg.Add(1) // the ctx AfterFunc; Close balances it if it never runs
 	p.stopCtx = context.AfterFunc(ctx, func() {
@@ -232,8 +245,59 @@ func (p *Process) Stdin() *os.File { return p.stdin }
 // SetReadDeadline works and Close wakes a blocked Read.
 func (p *Process) Stdout() *os.File { return p.stdout }
 
-// Stderr is the read end of the child's stderr, pollable like Stdout.
-func (p *Process) Stderr() *os.File { return p.stderr }
+// Stderr is the read end of the child's stderr, pollable like Stdout; nil
+// after Close if it was never asked for.
+func (p *Process) Stderr() *os.File {
+	p.fileMu.Lock()
+	defer p.fileMu.Unlock()
+	if p.stderr == nil && p.stderrFd >= 0 {
+		p.stderr = os.NewFile(uintptr(p.stderrFd), "stderr")
+		p.stderrFd = -1
+	}
+	return p.stderr
+}
+
+// ErrWouldBlock is ReadStderrNow's answer when there is nothing to read
+// yet: the caller waits on Stderr instead.
+var ErrWouldBlock = errors.New("spawner: nothing to read yet")
+
+// ReadStderrNow reads the child's stderr without waiting: what is there,
+// io.EOF at its end, or ErrWouldBlock if the pipe is empty but still open
+// or Stderr has been asked for. Reading a finished child's stderr this way
+// spares the pipe a round trip through the netpoller.
+func (p *Process) ReadStderrNow(b []byte) (int, error) {
+	p.fileMu.Lock()
+	defer p.fileMu.Unlock()
+	if p.stderrFd < 0 {
+		return 0, ErrWouldBlock
+	}
+	for {
+		n, err := syscall.Read(p.stderrFd, b)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			return 0, ErrWouldBlock
+		case err != nil:
+			return 0, &os.PathError{Op: "read", Path: "stderr", Err: err}
+		case n == 0 && len(b) > 0:
+			return 0, io.EOF
+		}
+		return n, nil
+	}
+}
+
+// GrowStdout gives the stdout pipe the size Config asked for, once, with
+// Config.GrowStdoutLater.
+func (p *Process) GrowStdout() {
+	p.fileMu.Lock()
+	size := p.pipeSize
+	p.pipeSize = 0
+	p.fileMu.Unlock()
+	if size > 0 {
+		growPipe(p.stdout, size)
+	}
+}
 
 // Data is the write end of the child's fd 3, or nil unless Config.Data.
 func (p *Process) Data() *os.File { return p.data }

@@ -1,6 +1,8 @@
 package spawner
 
 import (
+	"errors"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -109,4 +111,52 @@ func TestTryReap(t *testing.T) {
 	if !p.TryReap() {
 		t.Error("TryReap after Done: got false, want true")
 	}
+}
+
+// TestReadStderrNow: an exited child's stderr is read without the
+// netpoller, to its end; a running child's empty stderr would block, and
+// once Stderr has been asked for, that is the way to read it.
+func TestReadStderrNow(t *testing.T) {
+	p := start(t, childConfig("stderr", "oops"))
+	waitDone(t, p)
+	buf := make([]byte, 64)
+	n, err := p.ReadStderrNow(buf)
+	if err != nil || string(buf[:n]) != "oops" {
+		t.Fatalf("got %q, %v; want \"oops\"", buf[:n], err)
+	}
+	if n, err := p.ReadStderrNow(buf); n != 0 || err != io.EOF {
+		t.Errorf("at the end: got %d, %v; want 0, EOF", n, err)
+	}
+
+	p = start(t, childConfig("sleep", "ready"))
+	if got := readLine(t, p.Stdout()); got != "ready" {
+		t.Fatalf("got %q, want ready", got)
+	}
+	if _, err := p.ReadStderrNow(buf); !errors.Is(err, ErrWouldBlock) {
+		t.Errorf("running child, empty stderr: got %v, want ErrWouldBlock", err)
+	}
+	if p.Stderr() == nil {
+		t.Fatal("Stderr: got nil for an open pipe")
+	}
+	if _, err := p.ReadStderrNow(buf); !errors.Is(err, ErrWouldBlock) {
+		t.Errorf("after Stderr: got %v, want ErrWouldBlock", err)
+	}
+	p.KillNow()
+	waitDone(t, p)
+}
+
+// TestGrowStdoutLater: the stdout pipe keeps the kernel's default until
+// GrowStdout, which gives it the configured size once.
+func TestGrowStdoutLater(t *testing.T) {
+	cfg := childConfig("exit", "0")
+	cfg.GrowStdoutLater = true
+	p := start(t, cfg)
+	if got := pipeSize(t, p.Stdout()); got != 64<<10 {
+		t.Errorf("before GrowStdout: got %d, want the kernel's 65536", got)
+	}
+	p.GrowStdout()
+	if got := pipeSize(t, p.Stdout()); got != defaultPipeSize && os.Geteuid() == 0 {
+		t.Errorf("after GrowStdout: got %d, want %d", got, defaultPipeSize)
+	}
+	waitDone(t, p)
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fcgi-wrap/fcgi-wrap/cgienv"
+	"github.com/fcgi-wrap/fcgi-wrap/spawner"
 )
 
 // outputChunk is how much script output is read, and so sent as records
@@ -21,7 +22,9 @@ var outputBuffers = sync.Pool{New: func() any { b := make([]byte, outputChunk); 
 // checked and rewritten as soon as it is complete, then the body as it
 // comes. It reports whether it stopped because the script had exited and a
 // leftover child held stdout open past --exit-drain.
-func (r *run) copyOutput(stdout *os.File, bound *pipeBounds) (leftovers bool) {
+func (r *run) copyOutput(proc *spawner.Process, bound *pipeBounds) (leftovers bool) {
+	stdout := proc.Stdout()
+	grown := false
 	bufp := outputBuffers.Get().(*[]byte)
 	defer outputBuffers.Put(bufp)
 	buf := *bufp
@@ -40,6 +43,12 @@ func (r *run) copyOutput(stdout *os.File, bound *pipeBounds) (leftovers bool) {
 			stdout.SetReadDeadline(time.Now().Add(r.s.ExitDrain))
 		}
 		n, err := stdout.Read(buf)
+		if n == len(buf) && !grown {
+			// The script fills the default pipe: it streams, and a
+			// larger pipe halves the wake-ups per byte (spawner).
+			proc.GrowStdout()
+			grown = true
+		}
 		if n > 0 {
 			// A read that emptied the pipe may be the script's last.
 			if werr := r.forward(buf[:n], &head, n < len(buf)); werr != nil {

@@ -108,7 +108,7 @@ func (r *run) execute(ctx context.Context, slot *pool.Slot) pool.Outcome {
 	r.startFeeders(&feeders, proc)
 	bound := &pipeBounds{exited: make(chan struct{})}
 	w := r.watchLater(runCtx, proc, bound, &feeders)
-	leftovers := r.copyOutput(proc.Stdout(), bound)
+	leftovers := r.copyOutput(proc, bound)
 	r.resp.finish()
 	r.settle(proc, w)
 	if leftovers {
@@ -152,6 +152,8 @@ func (r *run) start(ctx context.Context) (*spawner.Process, error) {
 		Credential:    r.cred,
 		Cgroup:        r.cg,
 		StdinPipeSize: stdinPipe,
+		// copyOutput grows the pipe once output fills it.
+		GrowStdoutLater: true,
 		// A request whose body has already ended empty (every GET) needs
 		// no stdin pipe and no goroutine to feed it: the script reads
 		// /dev/null.

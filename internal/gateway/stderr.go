@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"os"
 	"sync"
 	"time"
 
@@ -36,7 +35,7 @@ var (
 // deadline that ends it once the script is gone (pipeBounds): to the web
 // server as FCGI_STDERR, to our log line by line, both, or nowhere. It
 // reads all there is so a chatty script never blocks on a full pipe.
-func (r *run) forwardStderr(stderr *os.File) {
+func (r *run) forwardStderr(stderr io.Reader) {
 	toFCGI, toLog := r.s.StderrToFCGI, r.s.StderrToLog
 	if !toLog {
 		bufp := stderrBuffers.Get().(*[]byte)

@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"errors"
+	"os"
 	"sync"
 	"time"
 
@@ -49,9 +51,29 @@ func (r *run) watchLater(runCtx context.Context, proc *spawner.Process, bound *p
 // started when settle returns, so the caller may wait for them.
 func (r *run) settle(proc *spawner.Process, w *watcher) {
 	if w.timer.Stop() && proc.TryReap() {
-		proc.Stderr().SetReadDeadline(time.Now().Add(r.s.ExitDrain))
-		r.forwardStderr(proc.Stderr())
+		r.forwardStderr(&exitedStderr{proc: proc, deadline: time.Now().Add(r.s.ExitDrain)})
 		return
 	}
 	w.once.Do(w.start)
+}
+
+// exitedStderr reads an exited script's stderr: straight from the pipe
+// while there is something to read or its end, and through the netpoller,
+// until deadline, only if a leftover child still holds it open.
+type exitedStderr struct {
+	proc     *spawner.Process
+	deadline time.Time
+	file     *os.File // nil until the pipe was found empty but open
+}
+
+func (s *exitedStderr) Read(b []byte) (int, error) {
+	if s.file == nil {
+		n, err := s.proc.ReadStderrNow(b)
+		if !errors.Is(err, spawner.ErrWouldBlock) {
+			return n, err
+		}
+		s.file = s.proc.Stderr()
+		s.file.SetReadDeadline(s.deadline)
+	}
+	return s.file.Read(b)
 }
