@@ -5,11 +5,8 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // memStatus is a process's resident memory from /proc/PID/status: VmRSS
@@ -26,8 +23,6 @@ type memStatus struct {
 	// guard, fcgiwrap's preforked workers).
 	Procs                      int
 	LeadRSS, LeadHWM, LeadAnon int64
-	// CPU is the user plus system time the processes have used.
-	CPU time.Duration
 }
 
 func readMem(pid int) (memStatus, error) {
@@ -71,45 +66,33 @@ func parseMem(name string, sc *bufio.Scanner) (memStatus, error) {
 	return m, nil
 }
 
-// daemonMem is a daemon's memory and CPU time: the sum over the daemon
-// and those of its children that are its helpers, known by their command
-// names. fcgiwrap has a parent and preforked workers running its own
-// binary; fcgi-wrap has one helper, the group guard, an awk process in its
-// own process group. All of them live as long as the daemon, so the sum
-// of their peaks is on record at the end. Scripts run other binaries and
-// are nobody's overhead.
+// daemonMem is a daemon's memory: the sum over the daemon and its
+// helpers (see family). fcgiwrap has a parent and preforked workers
+// running its own binary; fcgi-wrap has one helper, its guard (awk, or sh
+// with cgroups), in its own process group. All of them live as long as
+// the daemon, so the sum of their peaks is on record at the end. Scripts
+// run other binaries and are nobody's overhead.
 func daemonMem(srv *server) (memStatus, error) {
 	return familyMem(srv.proc.pid(), srv.comms...)
 }
 
 func familyMem(pid int, comms ...string) (memStatus, error) {
-	stats, err := filepath.Glob("/proc/[0-9]*/stat")
-	if err != nil {
-		return memStatus{}, err
-	}
 	var total memStatus
-	for _, path := range stats {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			continue // exited meanwhile
-		}
-		p, _ := strconv.Atoi(filepath.Base(filepath.Dir(path)))
-		st, ok := parseStat(b)
-		if !ok || (p != pid && (st.ppid != pid || !slices.Contains(comms, st.comm))) {
-			continue
-		}
+	for _, p := range family(procRoot, pid, comms) {
 		m, err := readMem(p)
 		if err != nil {
-			continue
+			continue // exited meanwhile
 		}
 		total.RSS += m.RSS
 		total.HWM += m.HWM
 		total.Anon += m.Anon
-		total.CPU += st.cpu
 		total.Procs++
 		if p == pid {
 			total.LeadRSS, total.LeadHWM, total.LeadAnon = m.RSS, m.HWM, m.Anon
 		}
+	}
+	if total.Procs == 0 {
+		return total, fmt.Errorf("bench: process %d not found", pid)
 	}
 	return total, nil
 }
@@ -118,44 +101,25 @@ func familyMem(pid int, comms ...string) (memStatus, error) {
 type procStat struct {
 	comm string
 	ppid int
-	cpu  time.Duration // utime + stime
 }
 
 // parseStat reads /proc/PID/stat. The command name may hold spaces and
 // parentheses, so it runs from the first '(' to the last ')', and the
-// numbered fields count from there: state is the 3rd, ppid the 4th, utime
-// and stime the 14th and 15th.
+// numbered fields count from there: state is the 3rd, ppid the 4th.
 func parseStat(b []byte) (procStat, bool) {
 	i, j := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
 	if i < 0 || j < i {
 		return procStat{}, false
 	}
 	f := strings.Fields(string(b[j+1:]))
-	if len(f) < 13 {
+	if len(f) < 2 {
 		return procStat{}, false
 	}
-	ppid, err1 := strconv.Atoi(f[1])
-	u, err2 := strconv.ParseInt(f[11], 10, 64)
-	s, err3 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil || err3 != nil {
+	ppid, err := strconv.Atoi(f[1])
+	if err != nil {
 		return procStat{}, false
 	}
-	return procStat{comm: string(b[i+1 : j]), ppid: ppid, cpu: time.Duration(u+s) * clockTick}, true
-}
-
-// clockTick is the unit of /proc/PID/stat times (USER_HZ), 100 on every
-// Linux architecture Go supports.
-const clockTick = 10 * time.Millisecond
-
-// withCPU runs fn and records in its result the CPU time srv's own
-// processes used meanwhile: unlike rates on a shared machine, it does
-// not depend on what the neighbours do.
-func withCPU(srv *server, fn func() loadResult) loadResult {
-	before, _ := daemonMem(srv)
-	r := fn()
-	after, _ := daemonMem(srv)
-	r.cpu = after.CPU - before.CPU
-	return r
+	return procStat{comm: string(b[i+1 : j]), ppid: ppid}, true
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }

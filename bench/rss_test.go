@@ -32,10 +32,11 @@ func TestParseStat(t *testing.T) {
 		wantOK bool
 	}{
 		{"plain", "20685 (fcgiwrap) S 19615 20685" + rest,
-			procStat{comm: "fcgiwrap", ppid: 19615, cpu: 287 * clockTick}, true},
+			procStat{comm: "fcgiwrap", ppid: 19615}, true},
 		{"name with spaces and parentheses", "7 (a) b (c)) S 1 42" + rest,
-			procStat{comm: "a) b (c)", ppid: 1, cpu: 287 * clockTick}, true},
-		{"truncated", "7 (x) S 1 7 7", procStat{}, false},
+			procStat{comm: "a) b (c)", ppid: 1}, true},
+		{"truncated", "7 (x) S", procStat{}, false},
+		{"ppid not a number", "7 (x) S y 7", procStat{}, false},
 		{"garbage", "nonsense", procStat{}, false},
 	}
 	for _, tt := range tests {

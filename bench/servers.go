@@ -39,19 +39,28 @@ func startFW(ctx context.Context, ws *workspace, workers int, extra ...string) (
 		// The harness runs as root on these machines.
 		"--allow-root",
 	}, extra...)
-	// The group guard is awk; the kernel names it after the path
-	// fcgi-wrap executes, "awk", whichever awk that links to.
-	return startServer(ctx, ws, nameFW, sock, argv, append(ws.fwEnv, daemonEnv()...), "awk", "mawk", "gawk")
+	// Its one helper is the guard that kills the scripts should it die:
+	// awk for process groups, named after the path fcgi-wrap executes,
+	// "awk", whichever awk that links to; sh when it contains scripts in
+	// cgroups (--cgroup auto does where its own cgroup is writable).
+	// Children named fcgi-wrap are not helpers: they are scripts between
+	// fork and exec.
+	return startServer(ctx, ws, nameFW, sock, argv, append(ws.fwEnv, daemonEnv()...), "awk", "mawk", "gawk", "sh")
 }
 
 // startFcgiwrap starts Debian's fcgiwrap with workers preforked processes.
 func startFcgiwrap(ctx context.Context, ws *workspace, workers int) (*server, error) {
 	sock := ws.sockPath("fcgiwrap")
 	argv := []string{ws.fcgiwrap, "-c", strconv.Itoa(workers), "-s", "unix:" + sock}
-	// Its preforked workers run its own binary.
-	return startServer(ctx, ws, nameFcgiwrap, sock, argv, daemonEnv())
+	// Its preforked workers run its own binary, and the kernel keeps the
+	// first 15 bytes of its name. A worker's child between fork and exec
+	// has that name too, but the worker, not the daemon, as its parent.
+	comm := filepath.Base(ws.fcgiwrap)
+	return startServer(ctx, ws, nameFcgiwrap, sock, argv, daemonEnv(), comm[:min(len(comm), 15)])
 }
 
+// startServer starts a daemon whose helpers are its children with these
+// command names.
 func startServer(ctx context.Context, ws *workspace, name, sock string, argv, env []string, helpers ...string) (*server, error) {
 	logPath := strings.TrimSuffix(sock, ".sock") + ".log"
 	p, err := startProc(name, logPath, argv, env)
@@ -66,10 +75,7 @@ func startServer(ctx context.Context, ws *workspace, name, sock string, argv, en
 	// as root in the generated config, but a world-usable socket keeps the
 	// comparison independent of that.
 	_ = os.Chmod(sock, 0o666)
-	// The kernel keeps the first 15 bytes of the executable's name.
-	comm := filepath.Base(argv[0])
-	comm = comm[:min(len(comm), 15)]
-	return &server{name: name, sock: sock, comms: append([]string{comm}, helpers...), proc: p}, nil
+	return &server{name: name, sock: sock, comms: helpers, proc: p}, nil
 }
 
 // daemonEnv is the small environment both daemons get: fcgiwrap passes
