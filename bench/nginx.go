@@ -122,19 +122,22 @@ func (s *suite) nginx(ctx context.Context) error {
 	}
 	defer ngx.stop()
 	for _, c := range s.cfg.wrkConcs {
-		wrkRun := func(path string) func(ctx context.Context) (loadResult, error) {
+		// Each route's CPU is the wrapper's behind it; nginx's is not counted.
+		wrkRun := func(path string, srv *server) func(ctx context.Context) (loadResult, error) {
 			return func(ctx context.Context) (loadResult, error) {
-				w, err := runWrk(ctx, base+path, c, s.cfg.wrkDur)
-				if err != nil {
-					return loadResult{}, err
-				}
-				return wrkAsLoad(w), nil
+				var err error
+				r := withCPU(srv, func() loadResult {
+					var w wrkResult
+					w, err = runWrk(ctx, base+path, c, s.cfg.wrkDur)
+					return wrkAsLoad(w)
+				})
+				return r, err
 			}
 		}
 		res, err := s.alternate(ctx, fmt.Sprintf("nginx tiny c=%d", c), []contender{
-			{nameFW, wrkRun("/fw/")},
-			{nameFcgiwrap, wrkRun("/fcgiwrap/")},
-			{nameFW + " keepalive", wrkRun("/fwkeep/")},
+			{nameFW, wrkRun("/fw/", fw)},
+			{nameFcgiwrap, wrkRun("/fcgiwrap/", other)},
+			{nameFW + " keepalive", wrkRun("/fwkeep/", fw)},
 		})
 		if err != nil {
 			return err
@@ -146,6 +149,7 @@ func (s *suite) nginx(ctx context.Context) error {
 			FW:       a.rpsText(), Other: b.rpsText(),
 			Limit:   "fcgi-wrap with upstream keepalive: " + k.rpsText(),
 			VsOther: pairedRatio(a.rps, b.rps), VsLimit: pairedRatio(a.rps, k.rps),
+			CPUVsOther: cpuRatio(a, b, false),
 		})
 	}
 	return nil

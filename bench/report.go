@@ -19,6 +19,9 @@ type row struct {
 	VsOther   float64
 	VsLimit   float64
 	VsOtherOK string // overrides VsOther's text, e.g. "fcgiwrap hung"
+	// CPUVsOther is fcgi-wrap's daemon CPU per request (per GiB for a
+	// stream) over fcgiwrap's, paired by round; 0 when either is missing.
+	CPUVsOther float64
 }
 
 // target is one of issue 8's targets and what this run measured for it.
@@ -108,14 +111,14 @@ func markdown(m machine, cfg *config, rows []row, targets []target, notes []stri
 		if r.Section != section {
 			section = r.Section
 			fmt.Fprintf(&b, "\n## %s\n\n", section)
-			b.WriteString("| scenario | fcgi-wrap | fcgiwrap | reference | fcgi-wrap ÷ fcgiwrap | fcgi-wrap ÷ reference |\n|---|---|---|---|---|---|\n")
+			b.WriteString("| scenario | fcgi-wrap | fcgiwrap | reference | fcgi-wrap ÷ fcgiwrap | fcgi-wrap ÷ reference | daemon CPU, fcgi-wrap ÷ fcgiwrap |\n|---|---|---|---|---|---|---|\n")
 		}
 		vsOther := ratioText(r.VsOther)
 		if r.VsOtherOK != "" {
 			vsOther = r.VsOtherOK
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n",
-			r.Scenario, orDash(r.FW), orDash(r.Other), orDash(r.Limit), vsOther, ratioText(r.VsLimit))
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n",
+			r.Scenario, orDash(r.FW), orDash(r.Other), orDash(r.Limit), vsOther, ratioText(r.VsLimit), ratioText(r.CPUVsOther))
 	}
 	if len(notes) > 0 {
 		b.WriteString("\n## Notes\n\n")
@@ -152,6 +155,12 @@ func ms(d time.Duration) string {
 	default:
 		return fmt.Sprintf("%.2f ms", float64(d)/1e6)
 	}
+}
+
+// us formats a CPU time per request: the figures are fractions of a
+// millisecond, and the differences that matter are tens of microseconds.
+func us(d time.Duration) string {
+	return fmt.Sprintf("%.0f µs", float64(d)/1e3)
 }
 
 // sizeText prints a byte count in the largest binary unit that divides it.

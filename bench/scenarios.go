@@ -68,6 +68,7 @@ func (s *suite) spawnRate(ctx context.Context, title, script string, body int64,
 			Scenario: fmt.Sprintf("%s, concurrency %d, %d workers", title, c, s.cfg.workers),
 			FW:       a.rpsText(), Other: b.rpsText(), Limit: "bare spawn: " + lim.rpsText(),
 			VsOther: pairedRatio(a.rps, b.rps), VsLimit: pairedRatio(a.rps, lim.rps),
+			CPUVsOther: cpuRatio(a, b, false),
 		}
 		s.rows = append(s.rows, r)
 		if isTiny && (c == 2 || c == 8) {
@@ -96,7 +97,7 @@ func (s *suite) spawnRate(ctx context.Context, title, script string, body int64,
 		Section:  sectionDirect,
 		Scenario: fmt.Sprintf("%s, concurrency %d, FCGI_KEEP_CONN", title, c),
 		FW:       a.rpsText(), Other: b.rpsText(),
-		VsOther: pairedRatio(a.rps, b.rps),
+		VsOther: pairedRatio(a.rps, b.rps), CPUVsOther: cpuRatio(a, b, false),
 	})
 	return nil
 }
@@ -152,6 +153,7 @@ func (s *suite) response(ctx context.Context) error {
 		Scenario: sizeText(size) + " response (C program, 128 KiB writes)",
 		FW:       a.mibText(), Other: b.mibText(), Limit: "raw pipe: " + lim.mibText(),
 		VsOther: pairedRatio(a.mibps, b.mibps), VsLimit: pairedRatio(a.mibps, lim.mibps),
+		CPUVsOther: cpuRatio(a, b, true),
 	}
 	s.rows = append(s.rows, r)
 	s.targets = append(s.targets,
@@ -182,7 +184,7 @@ func (s *suite) upload(ctx context.Context) error {
 		Section:  sectionDirect,
 		Scenario: sizeText(size) + " upload to a program that counts bytes",
 		FW:       a.mibText(), Other: b.mibText(),
-		VsOther: pairedRatio(a.mibps, b.mibps),
+		VsOther: pairedRatio(a.mibps, b.mibps), CPUVsOther: cpuRatio(a, b, true),
 	}
 	s.rows = append(s.rows, r)
 	s.targets = append(s.targets,

@@ -111,14 +111,17 @@ func brief(r *loadResult) string {
 	return s
 }
 
-// summary is a contender's results over all rounds.
+// summary is a contender's results over all rounds, one value per round
+// in each slice, so that values of two contenders pair by round.
 type summary struct {
 	rps, mibps []float64
 	p50, p99   []time.Duration
-	cpuPerReq  []time.Duration // server CPU per served request
-	cpuPerGiB  []time.Duration // server CPU per GiB moved
-	errors     int
-	firstErr   error
+	// cpuPerReq and cpuPerGiB are the daemon's CPU time per served
+	// request and per GiB moved, 0 for a round that measured none (a
+	// reference has no daemon).
+	cpuPerReq, cpuPerGiB []time.Duration
+	errors               int
+	firstErr             error
 }
 
 func summarize(rs []loadResult) summary {
@@ -129,12 +132,15 @@ func summarize(rs []loadResult) summary {
 		s.mibps = append(s.mibps, r.mibps())
 		s.p50 = append(s.p50, r.p(50))
 		s.p99 = append(s.p99, r.p(99))
+		var perReq, perGiB time.Duration
 		if r.cpu > 0 && r.Requests > 0 {
-			s.cpuPerReq = append(s.cpuPerReq, r.cpu/time.Duration(r.Requests))
+			perReq = r.cpu / time.Duration(r.Requests)
 			if b := max(r.BytesIn, r.BytesOut); b > 0 {
-				s.cpuPerGiB = append(s.cpuPerGiB, time.Duration(float64(r.cpu)*float64(1<<30)/float64(b)))
+				perGiB = time.Duration(float64(r.cpu) * float64(1<<30) / float64(b))
 			}
 		}
+		s.cpuPerReq = append(s.cpuPerReq, perReq)
+		s.cpuPerGiB = append(s.cpuPerGiB, perGiB)
 		s.errors += r.Errors
 		if s.firstErr == nil {
 			s.firstErr = r.FirstErr
@@ -143,21 +149,52 @@ func summarize(rs []loadResult) summary {
 	return s
 }
 
-// rpsText is a request-rate cell: rate and latencies, and failures if any.
+// rpsText is a request-rate cell: rate, latencies, the daemon's CPU per
+// request when measured, and failures if any.
 func (s summary) rpsText() string {
 	t := fmt.Sprintf("%.0f req/s (p50 %s, p99 %s", median(s.rps), ms(medianDuration(s.p50)), ms(medianDuration(s.p99)))
-	if len(s.cpuPerReq) > 0 {
-		t += fmt.Sprintf("; CPU %s/req", ms(medianDuration(s.cpuPerReq)))
+	if cpu := positive(s.cpuPerReq); len(cpu) > 0 {
+		t += fmt.Sprintf("; CPU %s/req", us(medianDuration(cpu)))
 	}
 	return t + ")" + s.errText()
 }
 
 func (s summary) mibText() string {
 	t := fmt.Sprintf("%.0f MiB/s", median(s.mibps))
-	if len(s.cpuPerGiB) > 0 {
-		t += fmt.Sprintf(" (CPU %s/GiB)", ms(medianDuration(s.cpuPerGiB)))
+	if cpu := positive(s.cpuPerGiB); len(cpu) > 0 {
+		t += fmt.Sprintf(" (CPU %s/GiB)", ms(medianDuration(cpu)))
 	}
 	return t + s.errText()
+}
+
+// positive leaves out the rounds without a figure.
+func positive(ds []time.Duration) []time.Duration {
+	var out []time.Duration
+	for _, d := range ds {
+		if d > 0 {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// cpuRatio is the median over rounds of a's CPU per request (or per GiB
+// when streaming) divided by b's in the same round; 0 when no round
+// measured both.
+func cpuRatio(a, b summary, streaming bool) float64 {
+	x, y := a.cpuPerReq, b.cpuPerReq
+	if streaming {
+		x, y = a.cpuPerGiB, b.cpuPerGiB
+	}
+	return pairedRatio(floats(x), floats(y))
+}
+
+func floats(ds []time.Duration) []float64 {
+	xs := make([]float64, len(ds))
+	for i, d := range ds {
+		xs[i] = float64(d)
+	}
+	return xs
 }
 
 func (s summary) errText() string {
