@@ -4,13 +4,15 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
-	"strconv"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/fcgi-wrap/fcgi-wrap/wire"
+	"golang.org/x/sys/unix"
 )
 
 // bareSpawn is the limit no wrapper can beat: the same script started
@@ -19,11 +21,7 @@ import (
 // (os/exec, own process group), so the gap to it is the wrapper's own
 // per-request work.
 func bareSpawn(ctx context.Context, script string, params []wire.Pair, concurrency int, dur time.Duration) loadResult {
-	env := make([]string, 0, len(params)+1)
-	for _, p := range params {
-		env = append(env, p.Name+"="+p.Value)
-	}
-	env = append(env, "PATH=/usr/local/bin:/usr/bin:/bin")
+	env := scriptEnv(params)
 	deadline := time.Now().Add(dur)
 	results := make([]loadResult, concurrency)
 	start := time.Now()
@@ -70,13 +68,85 @@ func spawnOnce(ctx context.Context, script string, env []string) (int64, error) 
 	return n, err
 }
 
-// rawPipe measures the machine's pipe throughput the way the targets
-// define it: head -c SIZE /dev/zero | cat >/dev/null, in MiB/s.
-func rawPipe(ctx context.Context, size int64) (float64, error) {
-	cmd := exec.CommandContext(ctx, "sh", "-c", "head -c "+strconv.FormatInt(size, 10)+" /dev/zero | cat >/dev/null")
-	start := time.Now()
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("raw pipe: %v: %s", err, out)
+// scriptEnv is the environment a wrapper gives a script for params.
+func scriptEnv(params []wire.Pair) []string {
+	env := make([]string, 0, len(params)+1)
+	for _, p := range params {
+		env = append(env, p.Name+"="+p.Value)
 	}
-	return float64(size) / (1 << 20) / time.Since(start).Seconds(), nil
+	return append(env, "PATH=/usr/local/bin:/usr/bin:/bin")
+}
+
+// fcgi-wrap's end of a script's stdout: internal/gateway/output.go reads
+// it 64 KiB at a time (outputChunk), and spawner/pipe_linux.go asks for
+// a 1 MiB pipe (defaultPipeSize).
+const (
+	pipeReadSize = 64 << 10
+	pipeSize     = 1 << 20
+)
+
+// pipeRead is the reference for the large response: the same program, with
+// the environment the wrappers give it, writing into a plain pipe of the
+// size fcgi-wrap sets, read in fcgi-wrap's read size and discarded, and
+// reaped at the end. What a wrapper costs beyond this is its forwarding:
+// records, the socket, and the client reading them. The result counts the
+// response body, what follows the program's head.
+func pipeRead(ctx context.Context, script string, params []wire.Pair) (loadResult, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return loadResult{}, err
+	}
+	defer r.Close()
+	// w.Fd() sets w blocking, as the program's stdout should be; r stays
+	// non-blocking in the runtime's poller, as fcgi-wrap's end is.
+	if _, err := unix.FcntlInt(w.Fd(), unix.F_SETPIPE_SZ, pipeSize); err != nil {
+		w.Close()
+		return loadResult{}, fmt.Errorf("pipe reference: F_SETPIPE_SZ %d: %w", pipeSize, err)
+	}
+	cmd := exec.CommandContext(ctx, script)
+	cmd.Env = scriptEnv(params)
+	cmd.Dir = filepath.Dir(script)
+	cmd.Stdout = w
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	start := time.Now()
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
+		return loadResult{}, err
+	}
+	var out respCheck
+	err = drain(r, &out, pipeReadSize)
+	// Should reading stop early, the program meets a closed pipe rather
+	// than a full one.
+	r.Close()
+	if werr := cmd.Wait(); err == nil {
+		err = werr
+	}
+	res := loadResult{Elapsed: time.Since(start)}
+	switch {
+	case err != nil:
+		return res, fmt.Errorf("pipe reference: %w", err)
+	case !out.complete() || out.status != 200:
+		return res, fmt.Errorf("pipe reference: no complete head with status 200 (status %d)", out.status)
+	}
+	res.Requests, res.BytesOut = 1, out.body
+	return res, nil
+}
+
+// drain copies r to w in reads of size bytes (io.Copy would let an
+// *os.File choose its own).
+func drain(r io.Reader, w io.Writer, size int) error {
+	buf := make([]byte, size)
+	for {
+		n, err := r.Read(buf)
+		if _, werr := w.Write(buf[:n]); werr != nil {
+			return werr
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
