@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -22,6 +23,8 @@ func TestTargetMet(t *testing.T) {
 		{"at most, missed", target{Got: 60, Need: 30, AtMost: true}, false, 0.5},
 		{"at most zero, met", target{Got: 0, Need: 0, AtMost: true}, true, math.Inf(1)},
 		{"missing is never met", target{Got: 5, Need: 1, Missing: "3 requests failed"}, false, 0},
+		{"ratio at most, met", target{Got: 0.35, Need: 0.7, AtMost: true}, true, 2},
+		{"ratio at most, missed", target{Got: 1.4, Need: 0.7, AtMost: true}, false, 0.5},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -51,15 +54,21 @@ func TestSplice(t *testing.T) {
 	}
 }
 
+// TestChartSVG checks that every bar ends right of the dashed "met" line
+// exactly when its target is met, for targets with a minimum and with a
+// maximum alike, and is coloured to match.
 func TestChartSVG(t *testing.T) {
 	targets := []target{
 		{Name: "tiny <CGI> & co", Got: 2.1, Need: 1.8, Format: "%.2fx"},
 		{Name: "memory", Got: 40, Need: 30, AtMost: true, Format: "%.1f MiB"},
 		{Name: "broken", Missing: "3 requests failed", Need: 1, Format: "%.0f"},
+		{Name: "cpu ratio", Got: 0.45, Need: 0.7, AtMost: true, Format: "%.2fx"},
+		{Name: "cpu ratio missed", Got: 0.9, Need: 0.7, AtMost: true, Format: "%.2fx"},
 	}
 	svg := chartSVG("title", targets)
 	d := xml.NewDecoder(strings.NewReader(svg))
-	rects, fills := 0, map[string]int{}
+	var bars []map[string]string
+	line := -1.0
 	for {
 		tok, err := d.Token()
 		if err == io.EOF {
@@ -68,21 +77,32 @@ func TestChartSVG(t *testing.T) {
 		if err != nil {
 			t.Fatalf("chart is not well-formed XML: %v", err)
 		}
-		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "rect" {
-			rects++
-			for _, a := range se.Attr {
-				if a.Name.Local == "fill" {
-					fills[a.Value]++
-				}
-			}
+		se, ok := tok.(xml.StartElement)
+		if !ok {
+			continue
+		}
+		attrs := map[string]string{}
+		for _, a := range se.Attr {
+			attrs[a.Name.Local] = a.Value
+		}
+		switch {
+		case se.Name.Local == "rect" && attrs["width"] != "100%":
+			bars = append(bars, attrs)
+		case se.Name.Local == "line" && attrs["stroke-dasharray"] != "":
+			line, _ = strconv.ParseFloat(attrs["x1"], 64)
 		}
 	}
-	// One background plus one bar per target.
-	if rects != 1+len(targets) {
-		t.Errorf("got %d rects, want %d", rects, 1+len(targets))
+	if len(bars) != len(targets) || line < 0 {
+		t.Fatalf("got %d bars and line at %v, want %d bars and a line", len(bars), line, len(targets))
 	}
-	if fills["#2e8b57"] != 1 || fills["#c0392b"] != 2 {
-		t.Errorf("got fills %v, want one green (met) and two red", fills)
+	for i, tg := range targets {
+		x, _ := strconv.ParseFloat(bars[i]["x"], 64)
+		w, _ := strconv.ParseFloat(bars[i]["width"], 64)
+		wantFill := map[bool]string{true: "#2e8b57", false: "#c0392b"}[tg.met()]
+		if right := x+w > line; right != tg.met() || bars[i]["fill"] != wantFill {
+			t.Errorf("%s: bar ends at %.1f, line at %.1f, fill %s; want right of it %v, fill %s",
+				tg.Name, x+w, line, bars[i]["fill"], tg.met(), wantFill)
+		}
 	}
 }
 
@@ -98,5 +118,34 @@ func TestWrkVersionWithoutWrk(t *testing.T) {
 		if got := wrkVersion(out); got != want {
 			t.Errorf("wrkVersion(%q) = %q, want %q", out, got, want)
 		}
+	}
+}
+
+// TestRatioTargetNotMeasured: a CPU ratio that no round measured is 0,
+// and 0 is below every maximum, so it would have counted as met.
+func TestRatioTargetNotMeasured(t *testing.T) {
+	tests := []struct {
+		name        string
+		got         float64
+		atMost      bool
+		errors      int
+		wantMet     bool
+		wantMissing string
+	}{
+		{"at most, measured", 0.5, true, 0, true, ""},
+		{"at most, not measured", 0, true, 0, false, "not measured"},
+		{"at least, not measured", 0, false, 0, false, "not measured"},
+		{"failed requests", 2, false, 3, false, "3 requests failed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := ratioTarget(16, "x", tt.got, tt.atMost, 0.7, summary{errors: tt.errors})
+			if got.met() != tt.wantMet || got.Missing != tt.wantMissing {
+				t.Errorf("got met %v, missing %q; want %v, %q", got.met(), got.Missing, tt.wantMet, tt.wantMissing)
+			}
+		})
+	}
+	if got, want := ratioTarget(16, "x", 0.5, true, 0.7, summary{}).needText(), "≤ 0.70x"; got != want {
+		t.Errorf("needText: got %q, want %q", got, want)
 	}
 }

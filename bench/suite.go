@@ -85,18 +85,32 @@ type contender struct {
 func (s *suite) alternate(ctx context.Context, what string, cs []contender) ([][]loadResult, error) {
 	out := make([][]loadResult, len(cs))
 	for round := range s.cfg.runs {
-		for k := range cs {
-			i := (round + k) % len(cs)
-			res, err := cs[i].run(ctx)
-			if err != nil {
-				return nil, fmt.Errorf("%s, %s: %w", what, cs[i].name, err)
-			}
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			s.logf("  %-32s %-12s round %d: %s", what, cs[i].name, round+1, brief(&res))
-			out[i] = append(out[i], res)
+		res, err := s.round(ctx, what, round, cs)
+		if err != nil {
+			return nil, err
 		}
+		for i := range res {
+			out[i] = append(out[i], res[i])
+		}
+	}
+	return out, nil
+}
+
+// round runs each contender once, the first being the round's number
+// modulo their count. It returns results[contender].
+func (s *suite) round(ctx context.Context, what string, round int, cs []contender) ([]loadResult, error) {
+	out := make([]loadResult, len(cs))
+	for k := range cs {
+		i := (round + k) % len(cs)
+		res, err := cs[i].run(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("%s, %s: %w", what, cs[i].name, err)
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		s.logf("  %-32s %-12s round %d: %s", what, cs[i].name, round+1, brief(&res))
+		out[i] = res
 	}
 	return out, nil
 }
