@@ -80,6 +80,33 @@ func (m machine) rows() [][2]string {
 	}
 }
 
+// label is the machine in a few words, to stand beside every figure,
+// e.g. "AMD EPYC, 2 CPUs, Linux 6.18.44"; the machine table has the rest.
+func (m machine) label() string {
+	kernel, _, _ := strings.Cut(m.Kernel, "-")
+	return fmt.Sprintf("%s, %d CPUs, Linux %s", compactCPU(m.CPU), m.CPUs, orUnknown(kernel))
+}
+
+// compactCPU drops from a CPU model name what tells machines apart least:
+// trademarks, the word CPU or Processor, the core count and the clock,
+// e.g. "Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz" becomes "Intel
+// Xeon Platinum 8375C".
+func compactCPU(model string) string {
+	model, _, _ = strings.Cut(model, " @ ")
+	model = strings.NewReplacer("(R)", "", "(r)", "", "(TM)", "", "(tm)", "").Replace(model)
+	var kept []string
+	for _, w := range strings.Fields(model) {
+		if w == "CPU" || w == "Processor" || strings.HasSuffix(w, "-Core") {
+			continue
+		}
+		kept = append(kept, w)
+	}
+	if len(kept) == 0 {
+		return "unknown CPU"
+	}
+	return strings.Join(kept, " ")
+}
+
 func orUnknown(s string) string {
 	if s == "" {
 		return "unknown"

@@ -128,7 +128,7 @@ func writeResults(benchDir, out, md string, m machine, s *suite) error {
 	if err := os.WriteFile(filepath.Join(dir, "results.md"), []byte(md), 0o644); err != nil {
 		return err
 	}
-	svg := chartSVG(fmt.Sprintf("fcgi-wrap: issue 8 targets (%s, %d CPUs)", m.Date.Format(time.DateOnly), m.CPUs), s.targets)
+	svg := chartSVG(fmt.Sprintf("fcgi-wrap targets on %s (%s)", m.label(), m.Date.Format(time.DateOnly)), s.targets)
 	if err := os.WriteFile(filepath.Join(dir, "chart.svg"), []byte(svg), 0o644); err != nil {
 		return err
 	}

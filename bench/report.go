@@ -99,8 +99,8 @@ func (t target) needText() string {
 	return op + " " + fmt.Sprintf(t.Format, t.Need)
 }
 
-// markdown renders the run as the results page: machine, comparison
-// table, and targets.
+// markdown renders the run as the results page: machine, targets, and
+// the comparison tables, each heading naming the machine.
 func markdown(m machine, cfg *config, rows []row, targets []target, notes []string) string {
 	var b strings.Builder
 	b.WriteString("# fcgi-wrap benchmark results\n\n")
@@ -110,12 +110,12 @@ func markdown(m machine, cfg *config, rows []row, targets []target, notes []stri
 	for _, kv := range m.rows() {
 		fmt.Fprintf(&b, "| %s | %s |\n", kv[0], kv[1])
 	}
-	writeTargets(&b, targets)
+	writeTargets(&b, m.label(), targets)
 	section := ""
 	for _, r := range rows {
 		if r.Section != section {
 			section = r.Section
-			fmt.Fprintf(&b, "\n## %s\n\n", section)
+			fmt.Fprintf(&b, "\n## %s, on %s\n\n", section, m.label())
 			b.WriteString("| scenario | fcgi-wrap | fcgiwrap | reference | fcgi-wrap ÷ fcgiwrap | fcgi-wrap ÷ reference | daemon CPU, fcgi-wrap ÷ fcgiwrap |\n|---|---|---|---|---|---|---|\n")
 		}
 		vsOther := ratioText(r.VsOther)
@@ -134,14 +134,14 @@ func markdown(m machine, cfg *config, rows []row, targets []target, notes []stri
 	return b.String()
 }
 
-func writeTargets(b *strings.Builder, targets []target) {
+func writeTargets(b *strings.Builder, machine string, targets []target) {
 	met := 0
 	for _, t := range targets {
 		if t.met() {
 			met++
 		}
 	}
-	fmt.Fprintf(b, "\n## Targets (%d of %d met)\n\n", met, len(targets))
+	fmt.Fprintf(b, "\n## Targets on %s: %d of %d met\n\n", machine, met, len(targets))
 	b.WriteString("| target | issue | measured | required | met |\n|---|---|---|---|---|\n")
 	for _, t := range targets {
 		ok := "yes"

@@ -149,3 +149,45 @@ func TestRatioTargetNotMeasured(t *testing.T) {
 		t.Errorf("needText: got %q, want %q", got, want)
 	}
 }
+
+// TestMarkdownNamesTheMachine checks that the machine stands beside the
+// targets and every section, and that the CPU ratio gets its column.
+func TestMarkdownNamesTheMachine(t *testing.T) {
+	m := machine{CPU: "AMD EPYC 7B13 64-Core Processor", CPUs: 2, Kernel: "6.18.44-fc-v769"}
+	rows := []row{
+		{Section: "A", Scenario: "tiny", FW: "1", Other: "2", VsOther: 1.5, CPUVsOther: 0.42},
+		{Section: "B", Scenario: "nginx", FW: "1", Other: "2"},
+	}
+	targets := []target{{Name: "cpu", Issue: 16, Got: 0.42, Need: 0.7, AtMost: true, Format: "%.2fx"}}
+	md := markdown(m, &config{runs: 5}, rows, targets, nil)
+	for _, want := range []string{
+		"## Targets on AMD EPYC 7B13, 2 CPUs, Linux 6.18.44: 1 of 1 met\n",
+		"| cpu | #16 | 0.42x | ≤ 0.70x | yes |\n",
+		"## A, on AMD EPYC 7B13, 2 CPUs, Linux 6.18.44\n",
+		"## B, on AMD EPYC 7B13, 2 CPUs, Linux 6.18.44\n",
+		"| tiny | 1 | 2 | – | 1.50x | – | 0.42x |\n",
+		"| nginx | 1 | 2 | – | – | – | – |\n",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q; got\n%s", want, md)
+		}
+	}
+}
+
+func TestCompactCPU(t *testing.T) {
+	for model, want := range map[string]string{
+		"AMD EPYC":                        "AMD EPYC",
+		"AMD EPYC 7B13 64-Core Processor": "AMD EPYC 7B13",
+		"Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz": "Intel Xeon Platinum 8375C",
+		"Intel(R) Core(TM) i7-8550U CPU @ 1.80GHz":      "Intel Core i7-8550U",
+		"": "unknown CPU",
+	} {
+		if got := compactCPU(model); got != want {
+			t.Errorf("compactCPU(%q) = %q, want %q", model, got, want)
+		}
+	}
+	m := machine{CPUs: 16}
+	if got, want := m.label(), "unknown CPU, 16 CPUs, Linux unknown"; got != want {
+		t.Errorf("label without a probe: got %q, want %q", got, want)
+	}
+}
