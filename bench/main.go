@@ -1,10 +1,11 @@
 // Command bench compares fcgi-wrap with Debian's fcgiwrap on the same CGI
-// programs, on this machine, in one run, and checks the targets of issue 8:
-// request rate of a tiny CGI against fcgiwrap and against spawning it bare,
-// streaming a large response and upload, a full-duplex echo, memory with
-// idle connections and with many queued scripts, and fair queueing. It
-// drives both wrappers with its own FastCGI load generator (package wire's
-// client) and, for the tiny CGI, through nginx with wrk.
+// programs, on this machine, in one run, and checks the targets of issue
+// 16: request rate and daemon CPU of a tiny CGI against fcgiwrap, against
+// spawning it bare and across concurrencies, and streaming a large
+// response and upload; and those of issue 8 it kept: a full-duplex echo,
+// memory with idle connections and with many queued scripts, and fair
+// queueing. It drives both wrappers with its own FastCGI load generator
+// (package wire's client) and, for the tiny CGI, through nginx with wrk.
 //
 // Usage, from this directory:
 //

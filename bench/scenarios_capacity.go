@@ -45,7 +45,7 @@ func (s *suite) idle(ctx context.Context) error {
 	s.rows = append(s.rows, row{
 		Section:  sectionDirect,
 		Scenario: fmt.Sprintf("%d idle keep-alive connections, one request each", s.cfg.idleConns),
-		FW: fmt.Sprintf("RSS %.1f MiB: server %.1f MiB (%.1f MiB of it its own memory, the rest its binary's pages) + group guard %.1f MiB; %.1f MiB in all before, server peak %.1f MiB; %d of %d still answer",
+		FW: fmt.Sprintf("RSS %.1f MiB: server %.1f MiB (%.1f MiB of it its own memory, the rest its binary's pages) + guard %.1f MiB; %.1f MiB in all before, server peak %.1f MiB; %d of %d still answer",
 			mib(after.RSS), mib(after.LeadRSS), mib(after.LeadAnon), mib(after.RSS-after.LeadRSS), mib(before.RSS), mib(after.LeadHWM), alive, len(held)),
 		Other:     "one connection per worker: cannot hold them",
 		VsOtherOK: "–",
