@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -298,8 +299,24 @@ func FuzzPairs(f *testing.F) {
 	f.Add([]byte{1, 0x80, 0})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		pairs, err := ParsePairs(in)
+		count, cerr := countPairs(in)
+		if (err == nil) != (cerr == nil) {
+			t.Fatalf("got ParsePairs error %v, countPairs error %v; want both or neither", err, cerr)
+		}
 		if err != nil {
 			return
+		}
+		// The server's map holds what the pairs say, the last value of a
+		// name winning.
+		if count != len(pairs) {
+			t.Fatalf("got count %d, want %d", count, len(pairs))
+		}
+		want := make(map[string]string)
+		for _, p := range pairs {
+			want[p.Name] = p.Value
+		}
+		if got := pairsMap(in, count); !maps.Equal(got, want) {
+			t.Fatalf("got map %q, want %q", got, want)
 		}
 		// Whatever parses re-encodes to a buffer that parses the same; it
 		// may be shorter (4-byte lengths of short strings become 1-byte).
@@ -354,9 +371,13 @@ func BenchmarkPairs(b *testing.B) {
 	b.SetBytes(int64(len(in)))
 	b.ReportAllocs()
 	for b.Loop() {
-		m := make(map[string]string, 16)
-		if err := eachPair(in, func(n, v []byte) { m[string(n)] = string(v) }); err != nil {
+		// What the server does with a request's PARAMS.
+		n, err := countPairs(in)
+		if err != nil {
 			b.Fatal(err)
+		}
+		if m := pairsMap(in, n); len(m) != n {
+			b.Fatalf("got %d params, want %d", len(m), n)
 		}
 	}
 }

