@@ -116,8 +116,8 @@ func (c *Client) dispatch(rec Record) error {
 		switch rec.Type {
 		case TypeGetValuesResult:
 			res.m = make(map[string]string)
-			res.err = eachPair(rec.Content, func(name, value []byte) {
-				res.m[string(name)] = string(value)
+			res.err = eachPair(string(rec.Content), func(name, value string) {
+				res.m[name] = value
 			})
 		case TypeUnknownType:
 			res.err = errUnknownType

@@ -299,9 +299,9 @@ func FuzzPairs(f *testing.F) {
 	f.Add([]byte{1, 0x80, 0})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		pairs, err := ParsePairs(in)
-		count, cerr := countPairs(in)
-		if (err == nil) != (cerr == nil) {
-			t.Fatalf("got ParsePairs error %v, countPairs error %v; want both or neither", err, cerr)
+		m, count, merr := pairsMap(string(in), len(in))
+		if (err == nil) != (merr == nil) {
+			t.Fatalf("got ParsePairs error %v, pairsMap error %v; want both or neither", err, merr)
 		}
 		if err != nil {
 			return
@@ -315,8 +315,13 @@ func FuzzPairs(f *testing.F) {
 		for _, p := range pairs {
 			want[p.Name] = p.Value
 		}
-		if got := pairsMap(in, count); !maps.Equal(got, want) {
-			t.Fatalf("got map %q, want %q", got, want)
+		if !maps.Equal(m, want) {
+			t.Fatalf("got map %q, want %q", m, want)
+		}
+		if count > 0 {
+			if m, _, _ := pairsMap(string(in), count-1); m != nil {
+				t.Fatalf("got a map of %d params past a limit of %d, want none", len(m), count-1)
+			}
 		}
 		// Whatever parses re-encodes to a buffer that parses the same; it
 		// may be shorter (4-byte lengths of short strings become 1-byte).
@@ -372,12 +377,9 @@ func BenchmarkPairs(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		// What the server does with a request's PARAMS.
-		n, err := countPairs(in)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if m := pairsMap(in, n); len(m) != n {
-			b.Fatalf("got %d params, want %d", len(m), n)
+		m, n, err := pairsMap(string(in), defaultParamCount)
+		if err != nil || len(m) != n {
+			b.Fatalf("got %d params of %d, %v", len(m), n, err)
 		}
 	}
 }

@@ -40,9 +40,9 @@ func (c *conn) management(rec Record) error {
 		return nil
 	}
 	var reply []byte
-	err := eachPair(rec.Content, func(name, _ []byte) {
+	err := eachPair(string(rec.Content), func(name, _ string) {
 		var v int
-		switch string(name) {
+		switch name {
 		case MaxConnsName:
 			v = c.srv.MaxConns
 		case MaxReqsName:
@@ -56,7 +56,7 @@ func (c *conn) management(rec Record) error {
 			// Unlimited; request IDs are 16 bits, so this is as good as any.
 			v = 65535
 		}
-		reply = AppendPair(reply, string(name), strconv.Itoa(v))
+		reply = AppendPair(reply, name, strconv.Itoa(v))
 	})
 	if err != nil {
 		return malformed("GET_VALUES: %v", err)
@@ -146,7 +146,7 @@ func (c *conn) abortRequest(id uint16) error {
 		return nil
 	}
 	// No handler yet: the request ends here.
-	r.params = nil
+	r.params.Reset()
 	r.state = reqFinished
 	r.cancel(ErrAborted)
 	c.active--
@@ -177,21 +177,21 @@ func (c *conn) params(rec Record) error {
 		return malformed("PARAMS after the end of the PARAMS stream of request %d", rec.ID)
 	}
 	if len(rec.Content) > 0 {
-		if max := c.srv.maxParamsBytes(); len(r.params)+len(rec.Content) > max {
+		if max := c.srv.maxParamsBytes(); r.params.Len()+len(rec.Content) > max {
 			return malformed("PARAMS of request %d exceed %d bytes", rec.ID, max)
 		}
-		r.params = append(r.params, rec.Content...)
+		r.params.Write(rec.Content)
 		return nil
 	}
-	count, err := countPairs(r.params)
+	maxCount := c.srv.maxParamCount()
+	params, count, err := pairsMap(r.params.String(), maxCount)
 	if err != nil {
 		return malformed("PARAMS of request %d: %v", rec.ID, err)
 	}
-	if max := c.srv.maxParamCount(); count > max {
-		return malformed("PARAMS of request %d: %d name-value pairs, more than %d", rec.ID, count, max)
+	if count > maxCount {
+		return malformed("PARAMS of request %d: %d name-value pairs, more than %d", rec.ID, count, maxCount)
 	}
-	params := pairsMap(r.params, count)
-	r.params = nil
+	r.params.Reset()
 	req := &Request{
 		ID:         r.id,
 		Role:       r.role,

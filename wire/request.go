@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"strings"
 	"time"
 )
 
@@ -106,8 +107,8 @@ type request struct {
 	// finished request's entry can go once the client has sent all it will.
 	stdinDone, dataDone bool
 
-	params []byte    // PARAMS content so far
-	begun  time.Time // BEGIN_REQUEST arrived: ParamsTimeout counts from here
+	params strings.Builder // PARAMS content so far: the params' strings share it
+	begun  time.Time       // BEGIN_REQUEST arrived: ParamsTimeout counts from here
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc
