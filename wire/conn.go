@@ -279,8 +279,8 @@ func (c *conn) finish(r *request, appStatus uint32) {
 		b = appendHeader(b, TypeStderr, r.id, 0, 0)
 	}
 	b = AppendEndRequest(b, r.id, EndRequest{AppStatus: appStatus})
-	bufs = append(bufs, b)
-	_ = c.write(&bufs)
+	r.endSend = append(bufs, b)
+	_ = c.write(&r.endSend)
 	if drain {
 		c.lingerClose()
 	}

@@ -108,12 +108,12 @@ func (c *conn) newRequest(id uint16, role Role, keepConn bool) *request {
 	r := &request{id: id, role: role, keepConn: keepConn, begun: time.Now()}
 	r.ctx, r.cancel = context.WithCancelCause(c.ctx)
 	limit := c.srv.maxBodyBuffer()
-	r.stdin = newInStream(r.ctx, limit, role == RoleAuthorizer)
+	r.stdin.init(r.ctx, limit, role == RoleAuthorizer)
 	if role == RoleFilter {
 		r.data = newInStream(r.ctx, limit, false)
 	}
-	r.stdout = outStream{c: c, r: r, typ: TypeStdout}
-	r.stderr = outStream{c: c, r: r, typ: TypeStderr}
+	r.stdout.init(c, r, TypeStdout)
+	r.stderr.init(c, r, TypeStderr)
 	return r
 }
 
@@ -192,12 +192,13 @@ func (c *conn) params(rec Record) error {
 		return malformed("PARAMS of request %d: %d name-value pairs, more than %d", rec.ID, count, maxCount)
 	}
 	r.params.Reset()
-	req := &Request{
+	req := &r.req
+	*req = Request{
 		ID:         r.id,
 		Role:       r.role,
 		KeepConn:   r.keepConn,
 		Params:     params,
-		Stdin:      r.stdin,
+		Stdin:      &r.stdin,
 		Stdout:     &r.stdout,
 		Stderr:     &r.stderr,
 		LocalAddr:  c.rwc.LocalAddr(),
@@ -225,7 +226,7 @@ func (c *conn) input(rec Record) error {
 		c.mu.Unlock()
 		return malformed("%s before the end of PARAMS of request %d", rec.Type, rec.ID)
 	}
-	s := r.stdin
+	s := &r.stdin
 	if rec.Type == TypeData {
 		s = r.data
 	}

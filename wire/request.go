@@ -110,15 +110,19 @@ type request struct {
 	params strings.Builder // PARAMS content so far: the params' strings share it
 	begun  time.Time       // BEGIN_REQUEST arrived: ParamsTimeout counts from here
 
+	// The request's parts live in one allocation: req, and what it points
+	// to but the params and DATA.
+	req    Request
 	ctx    context.Context
 	cancel context.CancelCauseFunc
-	stdin  *inStream
+	stdin  inStream
 	data   *inStream // nil unless FILTER
 	stdout outStream
 	stderr outStream
 
-	endBuf [3*headerLen + 8]byte // scratch for the closing records
-	endIov [7][]byte             // the closing write's pieces: two held records and endBuf
+	endBuf  [3*headerLen + 8]byte // scratch for the closing records
+	endIov  [7][]byte             // the closing write's pieces: two held records and endBuf
+	endSend net.Buffers           // what write consumes; a field so it does not escape
 }
 
 // inputDone reports whether the client has sent every input stream's end.

@@ -42,13 +42,16 @@ type inStream struct {
 }
 
 func newInStream(ctx context.Context, limit int, eof bool) *inStream {
-	return &inStream{
-		ctx:      ctx,
-		limit:    limit,
-		eof:      eof,
-		readable: make(chan struct{}, 1),
-		writable: make(chan struct{}, 1),
-	}
+	s := new(inStream)
+	s.init(ctx, limit, eof)
+	return s
+}
+
+// init readies a zero inStream, one that is part of its request.
+func (s *inStream) init(ctx context.Context, limit int, eof bool) {
+	s.ctx, s.limit, s.eof = ctx, limit, eof
+	s.readable = make(chan struct{}, 1)
+	s.writable = make(chan struct{}, 1)
 }
 
 func signal(ch chan struct{}) {
@@ -212,8 +215,19 @@ type outStream struct {
 	iov  net.Buffers // record pieces scratch, reused across Writes
 	send net.Buffers // what write consumes; a field so it does not escape
 
+	// First room for hdrs and iov: the two records of a short response
+	// (what Delay held and what follows it) need no allocation.
+	hdrRoom [2 * headerLen]byte
+	iovRoom [6][]byte
+
 	pending []byte      // Delay's bytes not sent yet, less than MaxContent
 	timer   *time.Timer // sends pending when its delay is over
+}
+
+// init readies a zero outStream of type typ for request r.
+func (w *outStream) init(c *conn, r *request, typ RecType) {
+	w.c, w.r, w.typ = c, r, typ
+	w.hdrs, w.iov = w.hdrRoom[:], w.iovRoom[:0]
 }
 
 var errStreamClosed = errors.New("wire: write after the handler returned")
