@@ -77,7 +77,7 @@ func (c *conn) watchHangup(w *hangupWatcher) {
 				return
 			}
 			if hup {
-				c.log.Debug("client hung up while the read loop was stalled")
+				c.logger().Debug("client hung up while the read loop was stalled")
 				c.abort(ErrConnClosed)
 				return
 			}

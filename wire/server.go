@@ -163,6 +163,8 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		}
 	}()
 
+	// Requests keep the caller's values but end only with their connection.
+	base := context.WithoutCancel(ctx)
 	log := s.logger()
 	var backoff time.Duration
 	for {
@@ -185,11 +187,16 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 			continue
 		}
 		backoff = 0
-		c, ok := s.track(ctx, rwc)
+		c, ok := s.track(base, rwc)
 		if !ok {
 			continue
 		}
-		go s.serveTracked(ctx, c)
+		// No watch on ctx per connection: its end closes the server, and
+		// with it every connection.
+		go func() {
+			defer s.connWG.Done()
+			s.serveTracked(c)
+		}()
 	}
 }
 
@@ -209,14 +216,25 @@ func temporaryAccept(err error) bool {
 // included. Cancelling ctx ends it at once, its requests cancelled with
 // ErrServerClosed.
 func (s *Server) ServeConn(ctx context.Context, rwc net.Conn) {
-	if c, ok := s.track(ctx, rwc); ok {
-		s.serveTracked(ctx, c)
+	c, ok := s.track(context.WithoutCancel(ctx), rwc)
+	if !ok {
+		return
+	}
+	defer s.connWG.Done()
+	abortDone := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(abortDone)
+		c.abort(ErrServerClosed)
+	})
+	s.serveTracked(c)
+	if !stop() {
+		<-abortDone
 	}
 }
 
 // track registers a new connection, or closes it when the server is closed
-// or at MaxConns.
-func (s *Server) track(ctx context.Context, rwc net.Conn) (*conn, bool) {
+// or at MaxConns; base is the parent of its requests' contexts.
+func (s *Server) track(base context.Context, rwc net.Conn) (*conn, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.shuttingDown.Load() {
@@ -238,23 +256,16 @@ func (s *Server) track(ctx context.Context, rwc net.Conn) (*conn, bool) {
 	if s.conns == nil {
 		s.conns = make(map[*conn]struct{})
 	}
-	c := newConn(ctx, s, rwc)
+	c := newConn(base, s, rwc)
 	s.conns[c] = struct{}{}
 	s.connWG.Add(1)
 	return c, true
 }
 
-func (s *Server) serveTracked(ctx context.Context, c *conn) {
-	defer s.connWG.Done()
-	abortDone := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		defer close(abortDone)
-		c.abort(ErrServerClosed)
-	})
+// serveTracked serves a connection track registered; the caller calls
+// connWG.Done after it.
+func (s *Server) serveTracked(c *conn) {
 	c.serve()
-	if !stop() {
-		<-abortDone
-	}
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
