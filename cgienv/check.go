@@ -8,21 +8,22 @@ import (
 	"strings"
 )
 
-// check applies the operator's policy to the regular file p (mode is its
-// mode, symlinks followed). Roots bind only dynamic mode: a fixed script is
-// the operator's own choice.
-func check(p string, mode fs.FileMode, opts ResolveOptions, dynamic bool) error {
+// check applies the operator's policy to the regular file p, as f
+// describes it. Roots bind only dynamic mode: a fixed script is the
+// operator's own choice.
+func check(p string, f found, opts ResolveOptions, dynamic bool) error {
 	if len(opts.Exts) > 0 && !hasExt(p, opts.Exts) {
 		return forbidden("name does not end in an allowed extension (--ext): "+p, nil)
 	}
 	needRoots := dynamic && len(opts.Roots) > 0
 	resolved := p
+	var dir dirMode
 	if needRoots || len(opts.Allow) > 0 || opts.StrictPerms {
-		r, err := filepath.EvalSymlinks(p)
+		r, d, err := evalSymlinks(p, f)
 		if err != nil {
 			return forbidden("cannot resolve symlinks of "+p, err)
 		}
-		resolved = r
+		resolved, dir = r, d
 	}
 	if needRoots && !inRoots(resolved, opts.Roots) {
 		return forbidden("outside --root: "+p+" (resolves to "+resolved+")", nil)
@@ -34,7 +35,7 @@ func check(p string, mode fs.FileMode, opts ResolveOptions, dynamic bool) error 
 		return err
 	}
 	if opts.StrictPerms {
-		return strictPerms(p, resolved, mode)
+		return strictPerms(p, resolved, f.mode, dir)
 	}
 	return nil
 }
@@ -97,8 +98,9 @@ func matchPath(pattern, p string) bool {
 // strictPerms refuses a script that anyone but its owner could replace or
 // that runs with someone else's privileges. Both the directory the server
 // named and the one the symlinks lead to are checked: either can be used to
-// swap the file.
-func strictPerms(p, resolved string, m fs.FileMode) error {
+// swap the file. dir, when known, is the mode of the one directory there
+// is then, as p has no symlink.
+func strictPerms(p, resolved string, m fs.FileMode, dir dirMode) error {
 	switch {
 	case m&fs.ModeSetuid != 0:
 		return forbidden("setuid: "+p+" (chmod u-s it, or allow it with --no-strict-perms)", nil)
@@ -114,11 +116,16 @@ func strictPerms(p, resolved string, m fs.FileMode) error {
 		dirs = append(dirs, d)
 	}
 	for _, d := range dirs {
-		ds, err := os.Stat(d)
-		if err != nil {
-			return forbidden("cannot stat directory "+d, err)
+		mode := dir.mode
+		if !dir.known {
+			lookedUp(d)
+			ds, err := os.Stat(d)
+			if err != nil {
+				return forbidden("cannot stat directory "+d, err)
+			}
+			mode = ds.Mode()
 		}
-		if ds.Mode()&0o002 != 0 && ds.Mode()&fs.ModeSticky == 0 {
+		if mode&0o002 != 0 && mode&fs.ModeSticky == 0 {
 			return forbidden("in a directory writable by others: "+d+" (chmod o-w or chmod +t it, or allow it with --no-strict-perms)", nil)
 		}
 	}

@@ -97,18 +97,18 @@ func resolveFixed(opts ResolveOptions) (Script, error) {
 	if err := tooLong("fixed script", len(p)); err != nil {
 		return Script{}, err
 	}
-	mode, err := statPath(p)
+	f, err := statFile(p)
 	if err != nil {
 		return Script{}, statError(p, err)
 	}
-	if mode.IsDir() {
+	if f.mode.IsDir() {
 		return Script{}, forbidden("is a directory: "+p, nil)
 	}
-	if !mode.IsRegular() {
+	if !f.mode.IsRegular() {
 		return Script{}, forbidden("not a regular file: "+p, nil)
 	}
 	s := newScript(p)
-	return s, check(s.Path, mode, opts, false)
+	return s, check(s.Path, f, opts, false)
 }
 
 func resolveFilename(params map[string]string, fn string, opts ResolveOptions) (Script, error) {
@@ -128,7 +128,7 @@ func resolveFilename(params map[string]string, fn string, opts ResolveOptions) (
 	if hasDotDot(p) {
 		return Script{}, forbidden(`SCRIPT_FILENAME has a ".." component: `+p, nil)
 	}
-	i, mode, err := walkBack(p, 0)
+	i, f, err := walkBack(p, 0)
 	if err != nil {
 		return Script{}, err
 	}
@@ -142,7 +142,7 @@ func resolveFilename(params map[string]string, fn string, opts ResolveOptions) (
 			s.ScriptName = sn[:len(sn)-len(rest)]
 		}
 	}
-	return s, check(s.Path, mode, opts, true)
+	return s, check(s.Path, f, opts, true)
 }
 
 func resolveDocRoot(root, name string, opts ResolveOptions) (Script, error) {
@@ -177,7 +177,7 @@ func resolveDocRoot(root, name string, opts ResolveOptions) (Script, error) {
 	if err := tooLong("DOCUMENT_ROOT+SCRIPT_NAME", len(full)); err != nil {
 		return Script{}, err
 	}
-	i, mode, err := walkBack(full, len(root))
+	i, f, err := walkBack(full, len(root))
 	if err != nil {
 		return Script{}, err
 	}
@@ -188,7 +188,7 @@ func resolveDocRoot(root, name string, opts ResolveOptions) (Script, error) {
 	} else if cleaned {
 		s.ScriptName = name
 	}
-	return s, check(s.Path, mode, opts, true)
+	return s, check(s.Path, f, opts, true)
 }
 
 func newScript(p string) Script {

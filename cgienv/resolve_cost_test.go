@@ -2,6 +2,8 @@ package cgienv
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -165,6 +167,53 @@ func TestResolveNotQuadraticInPathLength(t *testing.T) {
 			if limit := 3 * components(p); n.components > limit {
 				t.Errorf("got %d lookup steps (%d lookups) for %d components, want at most %d",
 					n.components, n.calls, components(p), limit)
+			}
+		})
+	}
+}
+
+// TestResolveStrictLookups pins what the daemon's default policy (strict
+// permissions) costs for a script whose path holds no symlink: one lookup
+// of the file, one of each directory on its path, and the execute check;
+// the directory's mode comes from its lookup, not from a stat more. A
+// symlinked directory must still be seen through.
+func TestResolveStrictLookups(t *testing.T) {
+	d, err := filepath.EvalSymlinks(testTree(t)) // the temporary directory may lie behind one
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("wwdir", d+"/wwlink"); err != nil {
+		t.Fatal(err)
+	}
+	strict := ResolveOptions{StrictPerms: true}
+	tests := []struct {
+		name   string
+		script string
+		want   Script
+		reason string // of a 403
+		calls  int    // lookups; 0: not checked
+	}{
+		{name: "plain", script: d + "/cgi-bin/app.cgi", want: Script{Path: d + "/cgi-bin/app.cgi", Dir: d + "/cgi-bin"},
+			calls: components(d+"/cgi-bin/app.cgi") + 1},
+		{name: "world-writable directory", script: d + "/wwdir/x.cgi", reason: "in a directory writable by others"},
+		{name: "symlink to a world-writable directory", script: d + "/wwlink/x.cgi", reason: "in a directory writable by others: " + d + "/wwlink"},
+		{name: "symlinked directory", script: d + "/rootlink/app.cgi", want: Script{Path: d + "/rootlink/app.cgi", Dir: d + "/rootlink"}},
+		{name: "symlinked file", script: d + "/cgi-bin/link.cgi", want: Script{Path: d + "/cgi-bin/link.cgi", Dir: d + "/cgi-bin"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := countLookups(t)
+			got, err := Resolve(map[string]string{"SCRIPT_FILENAME": tt.script}, strict)
+			if tt.reason != "" {
+				var e *Error
+				if !errors.As(err, &e) || e.Status != 403 || !strings.Contains(e.Reason, tt.reason) {
+					t.Fatalf("got %+v, %v; want 403 %q", got, err, tt.reason)
+				}
+			} else if err != nil || got != tt.want {
+				t.Fatalf("got %+v, %v; want %+v", got, err, tt.want)
+			}
+			if tt.calls != 0 && n.calls != tt.calls {
+				t.Errorf("got %d lookups, want %d", n.calls, tt.calls)
 			}
 		})
 	}

@@ -294,6 +294,7 @@ func BenchmarkResolve(b *testing.B) {
 	}{
 		{"nginx", map[string]string{"SCRIPT_FILENAME": d + "/cgi-bin/app.cgi"}, ResolveOptions{}},
 		{"walkback", map[string]string{"DOCUMENT_ROOT": d, "SCRIPT_NAME": "/cgi-bin/app.cgi/repo.git/info/refs"}, ResolveOptions{}},
+		{"strict", map[string]string{"SCRIPT_FILENAME": d + "/cgi-bin/app.cgi"}, ResolveOptions{StrictPerms: true}}, // the daemon's default
 		{"strict+roots", map[string]string{"SCRIPT_FILENAME": d + "/cgi-bin/app.cgi"}, ResolveOptions{Roots: []string{d + "/cgi-bin"}, StrictPerms: true}},
 	}
 	for _, c := range cases {

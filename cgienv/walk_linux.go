@@ -3,6 +3,7 @@ package cgienv
 import (
 	"io/fs"
 	"path"
+	"path/filepath"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -31,6 +32,70 @@ func statPath(p string) (fs.FileMode, error) {
 		return 0, err
 	}
 	return fileMode(st.Mode), nil
+}
+
+// found is the script file as a lookup found it.
+type found struct {
+	mode fs.FileMode // symlinks followed
+	// plain: the path's last component is the file itself, not a symlink
+	// to it; false when unknown.
+	plain bool
+}
+
+// statFile is statPath, and whether p's last component is the file itself.
+// Asking lstat first costs nothing when it is, as for most scripts, and
+// spares evalSymlinks a lookup; a symlink takes a stat more.
+func statFile(p string) (found, error) {
+	lookedUp(p)
+	var st unix.Stat_t
+	if err := unix.Lstat(p, &st); err != nil {
+		return found{}, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFLNK {
+		return found{mode: fileMode(st.Mode), plain: true}, nil
+	}
+	mode, err := statPath(p)
+	return found{mode: mode}, err
+}
+
+// dirMode is the mode of a script's directory, if known.
+type dirMode struct {
+	mode  fs.FileMode
+	known bool
+}
+
+// evalSymlinks is filepath.EvalSymlinks of p, the clean absolute path of
+// the file f, and the mode of p's directory if it learnt it on the way.
+// Most script paths hold no symlink, which one lstat per directory on the
+// path shows, the last being p's directory's, which strictPerms would
+// otherwise stat again; filepath.EvalSymlinks makes the same lstats and one
+// of the file besides. A symlink, or an lstat that fails, hands the whole
+// path to filepath.EvalSymlinks.
+func evalSymlinks(p string, f found) (string, dirMode, error) {
+	var st unix.Stat_t
+	var dir dirMode
+	for i := 1; i < len(p); i++ {
+		if p[i] != '/' {
+			continue
+		}
+		lookedUp(p[:i])
+		if unix.Lstat(p[:i], &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			return evalSlow(p)
+		}
+		dir = dirMode{fileMode(st.Mode), true}
+	}
+	if !f.plain {
+		lookedUp(p)
+		if unix.Lstat(p, &st) != nil || st.Mode&unix.S_IFMT == unix.S_IFLNK {
+			return evalSlow(p)
+		}
+	}
+	return p, dir, nil
+}
+
+func evalSlow(p string) (string, dirMode, error) {
+	r, err := filepath.EvalSymlinks(p)
+	return r, dirMode{}, err
 }
 
 // fileMode converts st_mode into what check and walkBack look at: the
@@ -66,19 +131,21 @@ func fileMode(m uint32) fs.FileMode {
 //
 // The whole path is tried first, as it names the script itself in most
 // requests: one stat.
-func walkBack(full string, floor int) (int, fs.FileMode, error) {
+func walkBack(full string, floor int) (int, found, error) {
 	p := strings.TrimRight(full, "/")
 	if len(p) <= floor {
-		return 0, 0, notFound("no such file: "+full, nil) // nothing past the floor
+		return 0, found{}, notFound("no such file: "+full, nil) // nothing past the floor
 	}
-	mode, err := statPath(p)
+	f, err := statFile(p)
 	switch {
 	case err == nil:
-		return deepest(full, len(p), mode)
+		i, _, err := deepest(full, len(p), f.mode)
+		return i, f, err
 	case isMissing(err):
-		return walkDown(full, floor)
+		i, mode, err := walkDown(full, floor)
+		return i, found{mode: mode}, err
 	default:
-		return 0, 0, statError(p, err)
+		return 0, found{}, statError(p, err)
 	}
 }
 
