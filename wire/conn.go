@@ -358,12 +358,25 @@ func (c *conn) writeBytes(b []byte) {
 func (c *conn) write(bufs *net.Buffers) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if err := c.writableLocked(); err != nil {
+		return err
+	}
+	return c.writeLocked(bufs)
+}
+
+// writableLocked is why nothing more may be written; c.wmu is held.
+func (c *conn) writableLocked() error {
 	if c.werr != nil {
 		return c.werr
 	}
 	if c.dead.Load() {
 		return ErrConnClosed
 	}
+	return nil
+}
+
+// writeLocked is write with c.wmu held.
+func (c *conn) writeLocked(bufs *net.Buffers) error {
 	timeout := c.srv.WriteTimeout
 	for {
 		if timeout > 0 {
@@ -373,18 +386,23 @@ func (c *conn) write(bufs *net.Buffers) error {
 		if err == nil {
 			return nil
 		}
+		if errors.Is(err, os.ErrDeadlineExceeded) && n > 0 && len(*bufs) > 0 {
+			continue // progress: a slow client, not a stuck one
+		}
+		return c.failWriteLocked(err)
+	}
+}
+
+// failWriteLocked ends the connection after a failed write; c.wmu is held.
+func (c *conn) failWriteLocked(err error) error {
+	if c.ctx.Err() == nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			if n > 0 && len(*bufs) > 0 {
-				continue // progress: a slow client, not a stuck one
-			}
-			if c.ctx.Err() == nil {
-				c.logger().Warn("client stopped reading, closing connection", "timeout", timeout)
-			}
-		} else if c.ctx.Err() == nil {
+			c.logger().Warn("client stopped reading, closing connection", "timeout", c.srv.WriteTimeout)
+		} else {
 			c.logger().Debug("connection write failed", "error", err)
 		}
-		c.werr = err
-		c.abort(err)
-		return err
 	}
+	c.werr = err
+	c.abort(err)
+	return err
 }

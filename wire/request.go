@@ -66,6 +66,14 @@ type Output interface {
 	// bytes go out alone, so output followed by silence is late by d at
 	// most. d <= 0 makes it Write.
 	Delay(p []byte, d time.Duration) (int, error)
+	// SpliceFrom sends n bytes read from the pipe descriptor pipe, which
+	// holds at least that many, without copying them through memory
+	// (splice(2)), after what Delay kept back. It sends a multiple of 8
+	// bytes, so that records stay aligned without padding (up to 7 stay in
+	// the pipe), and returns how many went: ErrNotSpliceable and 0 where
+	// the connection cannot take a splice, and the caller reads and
+	// writes instead.
+	SpliceFrom(pipe int, n int) (int, error)
 }
 
 // Handler serves FastCGI requests.

@@ -222,6 +222,8 @@ type outStream struct {
 
 	pending []byte      // Delay's bytes not sent yet, less than MaxContent
 	timer   *time.Timer // sends pending when its delay is over
+
+	spliceHdr [headerLen]byte // SpliceFrom's header scratch
 }
 
 // init readies a zero outStream of type typ for request r.
