@@ -34,7 +34,16 @@ func (r *run) copyOutput(proc *spawner.Process, bound *pipeBounds) (leftovers bo
 			r.headEnd = cgienv.UnendedHead(head)
 		}
 	}()
+	splice := spliceOff
 	for {
+		if splice == spliceOn {
+			switch done, err := r.spliceAvailable(stdout); {
+			case err != nil:
+				return false
+			case done:
+				continue
+			}
+		}
 		if bound.hasExited() {
 			// Silence is measured from here, not from the last read: a
 			// slow client may have held us in forward for longer than
@@ -48,6 +57,7 @@ func (r *run) copyOutput(proc *spawner.Process, bound *pipeBounds) (leftovers bo
 			// larger pipe halves the wake-ups per byte (spawner).
 			proc.GrowStdout()
 			grown = true
+			splice = spliceOn
 		}
 		if n > 0 {
 			// A read that emptied the pipe may be the script's last.
@@ -57,6 +67,9 @@ func (r *run) copyOutput(proc *spawner.Process, bound *pipeBounds) (leftovers bo
 		}
 		if err != nil {
 			return errors.Is(err, os.ErrDeadlineExceeded) && bound.hasExited()
+		}
+		if splice == spliceOn && r.resp.splicing.Load() == spliceImpossible {
+			splice = spliceOff
 		}
 	}
 }

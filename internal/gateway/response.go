@@ -52,6 +52,9 @@ type response struct {
 	headerTimer   *time.Timer // nil without --header-timeout
 	headerTimeout time.Duration
 
+	// splicing is spliceImpossible once the connection refused a splice.
+	splicing atomic.Int32
+
 	mu       sync.Mutex
 	state    holdState
 	held     []byte

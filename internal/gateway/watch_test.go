@@ -3,6 +3,9 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -33,5 +36,34 @@ func TestStderrBeforeStdoutPastAPipe(t *testing.T) {
 		if errOut.String() != tc.stderr {
 			t.Errorf("%s: got %d bytes of stderr, want %d", tc.script, errOut.Len(), len(tc.stderr))
 		}
+	}
+}
+
+// TestStreamedResponseSplicedWhole: a script that streams more than its
+// pipe holds has its output spliced to the client (the socket is a unix
+// socket), and every byte arrives in order and is counted for the log.
+func TestStreamedResponseSplicedWhole(t *testing.T) {
+	body := make([]byte, 3<<20+5)
+	for i := range body {
+		body[i] = byte(i * 7 / 3)
+	}
+	recs := &records{}
+	ts := startTestServer(t, map[string]string{
+		"stream.cgi": "#!/bin/sh\nprintf 'Content-Type: application/octet-stream\\n\\n'\nexec cat big.bin\n",
+	}, func(c *testConfig) { c.observer = recs })
+	if err := os.WriteFile(filepath.Join(ts.dir, "big.bin"), body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if _, err := ts.client(t).Do(context.Background(), ts.request("stream.cgi"), &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	_, got, _ := bytes.Cut(out.Bytes(), []byte("\r\n\r\n"))
+	if !bytes.Equal(got, body) {
+		t.Fatalf("got %d bytes of body, want the %d of big.bin in order", len(got), len(body))
+	}
+	all := recs.all()
+	if len(all) != 1 || all[0].BytesOut != int64(out.Len()) {
+		t.Errorf("logged bytes out: got %+v, want one record of %d", all, out.Len())
 	}
 }
