@@ -1,7 +1,6 @@
 package wire
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +9,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -68,7 +68,15 @@ type conn struct {
 	handlers sync.WaitGroup
 	hup      *hangupWatcher // started by the read loop at its first stall
 
-	hdr [headerLen]byte // the read loop's header, here as reading into it makes it escape
+	// raw is rwc's, for reads that wait without a buffer, the ioctl of
+	// lingerClose and the hang-up watcher; nil if rwc has none.
+	raw syscall.RawConn
+
+	// The read loop's own: its input, and what readIdle needs.
+	in        inBuf
+	rawReadFn func(fd uintptr) bool // rawRead, bound once: binding it per read would allocate
+	rawErr    error                 // the result of rawRead's read
+	hdr       [headerLen]byte       // the header readIdle reads without raw; a field, as reading into it makes it escape
 }
 
 // newConn serves rwc; base, the parent of its requests' contexts, is never
@@ -80,6 +88,11 @@ func newConn(base context.Context, s *Server, rwc net.Conn) *conn {
 		reqs: make(map[uint16]*request),
 	}
 	c.ctx, c.cancel = context.WithCancelCause(base)
+	if sc, ok := rwc.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			c.raw, c.rawReadFn = rc, c.rawRead
+		}
+	}
 	return c
 }
 
@@ -144,66 +157,10 @@ func (c *conn) serve() {
 	c.mu.Unlock()
 }
 
-// recordBufs holds record buffers between records: an idle connection,
-// waiting for its next header, holds none, so thousands of keep-alive
-// connections cost little memory.
-var recordBufs = sync.Pool{New: func() any { b := make([]byte, RecordBufSize); return &b }}
-
 const (
 	whyIdle   = "idle"
 	whyParams = "params"
 )
-
-// readers holds buffered readers between bursts: a connection gives its
-// reader back whenever it has nothing buffered, so an idle keep-alive
-// connection holds no buffer at all.
-var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 16<<10) }}
-
-func (c *conn) readLoop() error {
-	var br *bufio.Reader // nil while nothing is buffered
-	defer func() {
-		if br != nil {
-			br.Reset(nil)
-			readers.Put(br)
-		}
-	}()
-	hdr := c.hdr[:]
-	for {
-		c.armDeadline()
-		var err error
-		if br == nil {
-			// Idle: wait for the next header without a buffer.
-			_, err = io.ReadFull(c.rwc, hdr)
-			if err == nil {
-				br = readers.Get().(*bufio.Reader)
-				br.Reset(c.rwc)
-			}
-		} else {
-			_, err = io.ReadFull(br, hdr)
-		}
-		if err != nil {
-			return err
-		}
-		bufp := recordBufs.Get().(*[]byte)
-		rec, err := readBody(br, hdr, *bufp)
-		if err == nil {
-			err = c.dispatch(rec)
-		}
-		recordBufs.Put(bufp)
-		if err != nil {
-			if err == errDrain {
-				// lingerClose's deadline bounds this.
-				_, err = io.Copy(io.Discard, br)
-			}
-			return err
-		}
-		if br.Buffered() == 0 {
-			br.Reset(nil)
-			readers.Put(br)
-			br = nil
-		}
-	}
-}
 
 // armDeadline sets the read deadline before the read loop waits for the
 // next record.
@@ -335,7 +292,7 @@ func (c *conn) lingerClose() {
 		return
 	}
 	c.werr = errWriteClosed
-	if inputsDone && nothingUnread(c.rwc) {
+	if inputsDone && nothingUnread(c.raw) {
 		_ = c.rwc.Close()
 		return
 	}

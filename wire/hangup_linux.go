@@ -34,15 +34,10 @@ type hangupWatcher struct {
 // stall is the read loop's callback for inStream.push.
 func (c *conn) stall() (unstall func()) {
 	if c.hup == nil {
-		sc, ok := c.rwc.(syscall.Conn)
-		if !ok {
+		if c.raw == nil {
 			return func() {}
 		}
-		rc, err := sc.SyscallConn()
-		if err != nil {
-			return func() {}
-		}
-		c.hup = &hangupWatcher{rc: rc, wake: make(chan struct{}, 1), done: make(chan struct{})}
+		c.hup = &hangupWatcher{rc: c.raw, wake: make(chan struct{}, 1), done: make(chan struct{})}
 		go c.watchHangup(c.hup)
 	}
 	w := c.hup

@@ -1,20 +1,14 @@
 package wire
 
 import (
-	"net"
 	"syscall"
 	"unsafe"
 )
 
-// nothingUnread reports whether the kernel holds no received bytes for nc
-// that have not been read; false when it cannot tell.
-func nothingUnread(nc net.Conn) bool {
-	sc, ok := nc.(syscall.Conn)
-	if !ok {
-		return false
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
+// nothingUnread reports whether the kernel holds no received bytes for the
+// connection rc is of; false when it cannot tell, or rc is nil.
+func nothingUnread(rc syscall.RawConn) bool {
+	if rc == nil {
 		return false
 	}
 	n := int32(-1)
