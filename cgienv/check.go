@@ -91,6 +91,11 @@ func matchPath(pattern, p string) bool {
 	if pattern == p {
 		return true
 	}
+	if !strings.ContainsAny(pattern, `*?[\`) {
+		// No glob: path.Match could only say the same, at several times
+		// the cost (--drop-param is tried on every param).
+		return false
+	}
 	ok, _ := path.Match(pattern, p)
 	return ok
 }
