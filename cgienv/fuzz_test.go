@@ -5,6 +5,7 @@ import (
 	"os"
 	"path"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -70,10 +71,14 @@ func FuzzEnviron(f *testing.F) {
 			DropParams: []string{drop},
 			PassEnv:    []string{pass},
 			Fixed:      []string{"FIXED_" + k1 + "=" + v1},
-			Wrapper:    []string{"SECRET=x", "PATH=/usr/bin", "W" + k2 + "=" + v2},
+			Wrapper:    []string{"SECRET=x", "PATH=/usr/bin", "W" + k2 + "=" + v2, "W" + k2 + "=dup"},
 		}
-		env, _ := Environ(params, Script{Path: "/s", PathInfo: v1, PathInfoSet: true}, "RESPONDER", policy)
+		script := Script{Path: "/s", PathInfo: v1, PathInfoSet: true}
+		env, dropped := Environ(params, script, "RESPONDER", policy)
 		checkEnv(t, env, params)
+		if wantEnv, wantDropped := environByMap(params, script, "RESPONDER", policy); !slices.Equal(env, wantEnv) || !slices.Equal(dropped, wantDropped) {
+			t.Fatalf("got %q, dropped %q; want %q, dropped %q (the map-built environment)", env, dropped, wantEnv, wantDropped)
+		}
 		for _, kv := range env {
 			if kv == "HTTP_PROXY=http://evil" {
 				t.Fatalf("got %q, want httpoxy dropped", kv)
