@@ -64,7 +64,7 @@ type conn struct {
 	deadline    time.Time
 	deadlineWhy string
 
-	// handlers waits for the handler goroutines started by the read loop.
+	// handlers waits for the handlers the read loop started.
 	handlers sync.WaitGroup
 	hup      *hangupWatcher // started by the read loop at its first stall
 
@@ -204,10 +204,10 @@ func (c *conn) armDeadlineLocked() {
 	c.rwc.SetReadDeadline(when)
 }
 
-// run is the goroutine of one request's handler.
-func (c *conn) run(r *request, req *Request) {
+// run is the work of one request's handler.
+func (c *conn) run(r *request) {
 	defer c.handlers.Done()
-	status := c.srv.Handler.ServeFCGI(r.ctx, req)
+	status := c.srv.Handler.ServeFCGI(r.ctx, &r.req)
 	c.finish(r, status)
 }
 

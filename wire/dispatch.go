@@ -211,7 +211,7 @@ func (c *conn) params(rec Record) error {
 	r.state = reqRunning
 	c.mu.Unlock()
 	c.handlers.Add(1)
-	go c.run(r, req)
+	c.srv.handlerWorkers.run(func() { c.run(r) })
 	return nil
 }
 

@@ -89,6 +89,7 @@ func FuzzServeConn(f *testing.F) {
 		if s := srv.Stats(); s != (ServerStats{}) {
 			t.Fatalf("got %+v after ServeConn, want zero", s)
 		}
+		srv.Close()
 	})
 }
 

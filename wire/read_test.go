@@ -71,4 +71,5 @@ func TestRequestInOneRead(t *testing.T) {
 	}
 	client.Close()
 	recv(t, "ServeConn to return", done)
+	srv.Close()
 }

@@ -71,6 +71,10 @@ type Server struct {
 	// connWG waits for the serving of every tracked connection, including
 	// its handlers.
 	connWG sync.WaitGroup
+
+	// The goroutines that serve connections for Serve, and that run
+	// handlers; Close and Shutdown stop them.
+	connWorkers, handlerWorkers workers
 }
 
 // ServerStats are live counts.
@@ -193,10 +197,10 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		}
 		// No watch on ctx per connection: its end closes the server, and
 		// with it every connection.
-		go func() {
+		s.connWorkers.run(func() {
 			defer s.connWG.Done()
 			s.serveTracked(c)
-		}()
+		})
 	}
 }
 
@@ -214,7 +218,8 @@ func temporaryAccept(err error) bool {
 
 // ServeConn serves one connection until it ends, its requests' handlers
 // included. Cancelling ctx ends it at once, its requests cancelled with
-// ErrServerClosed.
+// ErrServerClosed. The goroutines that ran the handlers wait a second or
+// two for more work before they exit; Close ends them at once.
 func (s *Server) ServeConn(ctx context.Context, rwc net.Conn) {
 	c, ok := s.track(context.WithoutCancel(ctx), rwc)
 	if !ok {
@@ -283,6 +288,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		s.connWG.Wait()
+		s.stopWorkers()
 		close(done)
 	}()
 	select {
@@ -304,7 +310,14 @@ func (s *Server) Close() error {
 		c.abort(ErrServerClosed)
 	}
 	s.connWG.Wait()
+	s.stopWorkers()
 	return nil
+}
+
+// stopWorkers ends the worker goroutines once no connection is served.
+func (s *Server) stopWorkers() {
+	s.connWorkers.stop()
+	s.handlerWorkers.stop()
 }
 
 // stop refuses new connections and requests, closes the listeners, and
