@@ -162,8 +162,7 @@ const (
 	whyParams = "params"
 )
 
-// armDeadline sets the read deadline before the read loop waits for the
-// next record.
+// armDeadline sets the read deadline before the read loop reads.
 func (c *conn) armDeadline() {
 	// Held while setting the deadline, so that a concurrent start of
 	// draining or end of a request (under c.mu too) cannot be overwritten

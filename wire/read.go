@@ -32,7 +32,6 @@ func (in *inBuf) release() {
 func (c *conn) readLoop() error {
 	defer c.in.release()
 	for {
-		c.armDeadline()
 		rec, n, err := c.next()
 		if err == nil {
 			err = c.dispatch(rec)
@@ -79,6 +78,9 @@ func (c *conn) next() (rec Record, n int, err error) {
 func (c *conn) need(n int) error {
 	in := &c.in
 	for in.w-in.r < n {
+		// Deadlines bound waits for input: records read already need
+		// none, so a request read at once arms them once, not per record.
+		c.armDeadline()
 		if in.b == nil {
 			if err := c.readIdle(); err != nil {
 				return err
