@@ -245,7 +245,7 @@ func stripProxy(s string) (string, *Error) {
 }
 
 func hasDotDot(p string) bool {
-	for _, c := range strings.Split(p, "/") {
+	for c := range strings.SplitSeq(p, "/") {
 		if c == ".." {
 			return true
 		}
@@ -257,7 +257,7 @@ func hasDotDot(p string) bool {
 // ever goes above its starting directory.
 func climbs(p string) bool {
 	depth := 0
-	for _, c := range strings.Split(p, "/") {
+	for c := range strings.SplitSeq(p, "/") {
 		switch c {
 		case "", ".":
 		case "..":
