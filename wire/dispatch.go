@@ -104,9 +104,15 @@ func (c *conn) begin(rec Record) error {
 	return nil
 }
 
+// newRequest makes a request; c.mu is held, so that either abort, which
+// cancels c.ctx before it takes c.mu, finds the request in c.reqs, or the
+// request finds c.ctx cancelled.
 func (c *conn) newRequest(id uint16, role Role, keepConn bool) *request {
 	r := &request{id: id, role: role, keepConn: keepConn, begun: time.Now()}
-	r.ctx, r.cancel = context.WithCancelCause(c.ctx)
+	r.ctx, r.cancel = context.WithCancelCause(c.base)
+	if c.ctx.Err() != nil {
+		r.cancel(context.Cause(c.ctx))
+	}
 	limit := c.srv.maxBodyBuffer()
 	r.stdin.init(r.ctx, limit, role == RoleAuthorizer)
 	if role == RoleFilter {
