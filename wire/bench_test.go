@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"strings"
 	"testing"
 )
 
@@ -113,4 +114,44 @@ func BenchmarkRequest(b *testing.B) {
 			}
 		}
 	})
+}
+
+func BenchmarkReadRecord(b *testing.B) {
+	one := rawRec(TypeStdin, 1, bytes.Repeat([]byte{'x'}, 32<<10), 0)
+	in := bytes.Repeat(one, 64)
+	buf := make([]byte, RecordBufSize)
+	r := bytes.NewReader(in)
+	b.SetBytes(int64(len(one)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if r.Len() == 0 {
+			r.Reset(in)
+		}
+		if _, err := ReadRecord(r, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkPairs(b *testing.B) {
+	var in []byte
+	for _, p := range [][2]string{
+		{"SCRIPT_FILENAME", "/srv/www/cgi-bin/app.cgi"}, {"QUERY_STRING", "a=1&b=2"},
+		{"REQUEST_METHOD", "GET"}, {"CONTENT_TYPE", ""}, {"CONTENT_LENGTH", ""},
+		{"SCRIPT_NAME", "/cgi-bin/app.cgi"}, {"REQUEST_URI", "/cgi-bin/app.cgi?a=1&b=2"},
+		{"DOCUMENT_ROOT", "/srv/www"}, {"SERVER_PROTOCOL", "HTTP/1.1"},
+		{"REMOTE_ADDR", "192.0.2.1"}, {"REMOTE_PORT", "51234"}, {"SERVER_NAME", "example.org"},
+		{"HTTP_USER_AGENT", strings.Repeat("Mozilla/5.0 ", 12)}, {"HTTP_ACCEPT", "*/*"},
+	} {
+		in = AppendPair(in, p[0], p[1])
+	}
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for b.Loop() {
+		// What the server does with a request's PARAMS.
+		m, n, err := pairsMap(string(in), defaultParamCount)
+		if err != nil || len(m) != n {
+			b.Fatalf("got %d params of %d, %v", len(m), n, err)
+		}
+	}
 }
