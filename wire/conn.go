@@ -130,6 +130,14 @@ func (c *conn) abort(cause error) {
 	_ = c.rwc.Close()
 }
 
+// isProtoError reports whether err is, or wraps, a *protoError. Unlike
+// errors.As, whose target variable escaped to the heap, errors.AsType
+// allocates nothing: serve, once per connection, did.
+func isProtoError(err error) bool {
+	_, ok := errors.AsType[*protoError](err)
+	return ok
+}
+
 // serve runs the read loop, then cancels what is left and waits for the
 // handlers.
 func (c *conn) serve() {
@@ -137,7 +145,6 @@ func (c *conn) serve() {
 	c.mu.Lock()
 	draining, why := c.draining, c.deadlineWhy
 	c.mu.Unlock()
-	var pe *protoError
 	switch {
 	case draining || c.ctx.Err() != nil:
 		// We closed it, or it was aborted.
@@ -145,7 +152,7 @@ func (c *conn) serve() {
 		c.logger().Debug("idle connection closed", "idle_timeout", c.srv.IdleTimeout)
 	case errors.Is(err, os.ErrDeadlineExceeded) && why == whyParams:
 		c.logger().Warn("closing connection: request params not complete in time", "params_timeout", c.srv.ParamsTimeout)
-	case errors.As(err, &pe), errors.Is(err, errBadVersion), errors.Is(err, errPairs),
+	case isProtoError(err), errors.Is(err, errBadVersion), errors.Is(err, errPairs),
 		errors.Is(err, io.ErrUnexpectedEOF):
 		c.logger().Warn("malformed FastCGI input, closing connection", "error", err)
 	case err == io.EOF:
