@@ -37,7 +37,7 @@ func pipeHolding(t *testing.T, data []byte) int {
 // in the pipe for the caller; the client gets every byte in order.
 func TestSpliceFromSendsAlignedRecords(t *testing.T) {
 	data := bytes.Repeat([]byte("0123456789abcdef"), 56000) // more than the socket buffer: the splice waits for the client
-	data = append(data, "tail"...) // 4 bytes stay behind
+	data = append(data, "tail"...)                          // 4 bytes stay behind
 	h := newHarness(t, "unix", HandlerFunc(func(ctx context.Context, req *Request) uint32 {
 		pipe := pipeHolding(t, data)
 		req.Stdout.Delay([]byte("held:"), time.Hour)
@@ -86,4 +86,3 @@ func TestSpliceFromWhereItCannot(t *testing.T) {
 		t.Errorf("got stdout %q, want %q", r.stdout, "written")
 	}
 }
-

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"os"
 	"os/user"
 	"strconv"
 	"syscall"
@@ -58,7 +57,7 @@ type running struct {
 // or its owner under --run-as owner. A refusal has been answered when it
 // reports false.
 func (g *Gateway) identity(s *Settings, req *wire.Request, script cgienv.Script, out *countingWriter, rec *observe.Record, log hclog.Logger) (*syscall.Credential, bool) {
-	rec.UID = os.Geteuid()
+	rec.UID = g.euid()
 	if !g.Contain.RunAsOwner {
 		return nil, true
 	}

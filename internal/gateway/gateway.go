@@ -8,6 +8,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -82,12 +83,17 @@ type Gateway struct {
 	// before serving (contain.go).
 	Contain Contain
 	running sync.Map // pid -> *running: the status page's view of each script
+	// euid is fcgi-wrap's own user, what a script runs as without
+	// --run-as owner: asked once, at the first request, which comes after
+	// the daemon has dropped its privileges for good.
+	euid func() int
 }
 
 // New returns a Gateway that admits scripts through p. The fields that
 // are nil by default are set before it serves.
 func New(s *Settings, p *pool.Pool, log hclog.Logger) *Gateway {
 	g := &Gateway{
+		euid:      sync.OnceValue(os.Geteuid),
 		pool:      p,
 		log:       observe.CapValues(log, observe.MaxLogValue),
 		stderrLog: observe.CapValues(log, stderrLineMax),
