@@ -332,7 +332,7 @@ func (d *daemon) reopenLogs() {
 // a P per CPU, idle Go threads spin looking for work on the cores the
 // scripts need. Measured on 2 CPUs (bench/run -quick -only tiny,response
 // -runs 3, with and without -fw-env GOMAXPROCS=2, issue 16): one P served
-// the same tiny requests per second at concurrency 1 to 64 with 17-22% less
+// the same tiny requests per second at concurrency 1 to 64 with 16-21% less
 // daemon CPU per request, and a 256 MiB response 3.7x fcgiwrap's rate
 // against 2.8x. On 16 cores, 16 Ps served fewer requests than 8 (7k
 // against 11.6k per second at concurrency 16, PERF-NOTES).
