@@ -3,11 +3,16 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/fcgi-wrap/fcgi-wrap/internal/testutil"
 )
 
 // TestStderrBeforeStdoutPastAPipe: a script that writes more to stderr
@@ -65,5 +70,31 @@ func TestStreamedResponseSplicedWhole(t *testing.T) {
 	all := recs.all()
 	if len(all) != 1 || all[0].BytesOut != int64(out.Len()) {
 		t.Errorf("logged bytes out: got %+v, want one record of %d", all, out.Len())
+	}
+}
+
+// TestLeftoverHoldingStderrDoesNotHoldTheRequest: a quick script that
+// leaves a child holding its stderr (not its stdout) open ends its request
+// within --exit-drain of its exit, on the fast path as on the slow one,
+// and the child is killed with its group.
+func TestLeftoverHoldingStderrDoesNotHoldTheRequest(t *testing.T) {
+	ts := startTestServer(t, map[string]string{
+		"leave.cgi": "#!/bin/sh\nsleep 600 >/dev/null &\nprintf 'Content-Type: text/plain\\n\\n%s\\n' $!\n",
+	}, func(c *testConfig) { c.settings.ExitDrain = 200 * time.Millisecond })
+	c := ts.client(t)
+	for i := range 3 {
+		var out bytes.Buffer
+		ctx, cancel := context.WithTimeout(context.Background(), testutil.Deadline)
+		_, err := c.Do(ctx, ts.request("leave.cgi"), &out, io.Discard)
+		cancel()
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		_, body, _ := bytes.Cut(out.Bytes(), []byte("\r\n\r\n"))
+		pid, err := strconv.Atoi(strings.TrimSpace(string(body)))
+		if err != nil {
+			t.Fatalf("request %d: got body %q, want the child's pid", i, body)
+		}
+		testutil.WaitFor(t, fmt.Sprintf("the leftover %d of request %d to die", pid, i), func() bool { return !processAlive(pid) })
 	}
 }
