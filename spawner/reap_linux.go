@@ -65,18 +65,25 @@ type waiter struct {
 func (w waiter) tryReap() (exit Exit, cpu time.Duration, reaped bool) {
 	var si siginfoChild
 	var ru syscall.Rusage
+	switch e := waitid(pPid, uintptr(w.pid), &si, syscall.WEXITED|syscall.WNOHANG, &ru); {
+	case e != 0:
+		// ECHILD: someone else reaped it; there is nothing to learn.
+		return unknownExit, 0, true
+	case si.Pid == 0:
+		return Exit{}, 0, false
+	}
+	return si.exit(), cpuTime(&ru), true
+}
+
+// waitid is the raw waitid(2), retried when a signal interrupts it. It
+// takes a struct rusage (nil for none) as its fifth argument, as wait4
+// does; glibc's wrapper hides it.
+func waitid(idtype, id uintptr, si *siginfoChild, options int, ru *syscall.Rusage) syscall.Errno {
 	for {
-		_, _, e := syscall.Syscall6(syscall.SYS_WAITID, pPid, uintptr(w.pid), uintptr(unsafe.Pointer(&si)), syscall.WEXITED|syscall.WNOHANG, uintptr(unsafe.Pointer(&ru)), 0)
-		switch {
-		case e == syscall.EINTR:
-			continue
-		case e != 0:
-			// ECHILD: someone else reaped it; there is nothing to learn.
-			return unknownExit, 0, true
-		case si.Pid == 0:
-			return Exit{}, 0, false
+		_, _, e := syscall.Syscall6(syscall.SYS_WAITID, idtype, id, uintptr(unsafe.Pointer(si)), uintptr(options), uintptr(unsafe.Pointer(ru)), 0)
+		if e != syscall.EINTR {
+			return e
 		}
-		return si.exit(), cpuTime(&ru), true
 	}
 }
 
@@ -109,15 +116,9 @@ func (w waiter) wait() (Exit, time.Duration) {
 	var si siginfoChild
 	var werr syscall.Errno
 	err = rc.Read(func(fd uintptr) bool {
-		for {
-			// The raw waitid takes a struct rusage as its fifth argument,
-			// as wait4 does; glibc's wrapper hides it.
-			_, _, werr = syscall.Syscall6(syscall.SYS_WAITID, pPidfd, fd, uintptr(unsafe.Pointer(&si)), syscall.WEXITED, uintptr(unsafe.Pointer(&ru)), 0)
-			if werr != syscall.EINTR {
-				// EAGAIN: not yet; wait until the pidfd is readable.
-				return werr != syscall.EAGAIN
-			}
-		}
+		werr = waitid(pPidfd, fd, &si, syscall.WEXITED, &ru)
+		// EAGAIN: not yet; wait until the pidfd is readable.
+		return werr != syscall.EAGAIN
 	})
 	if err != nil || werr != 0 {
 		return unknownExit, 0
@@ -153,8 +154,7 @@ var pidfdsWork = sync.OnceValue(func() bool {
 	}
 	defer syscall.Close(int(fd))
 	var si siginfoChild
-	_, _, e = syscall.Syscall6(syscall.SYS_WAITID, pPidfd, fd, uintptr(unsafe.Pointer(&si)), syscall.WEXITED|syscall.WNOHANG, 0, 0)
-	return e == syscall.ECHILD // we are not our own parent
+	return waitid(pPidfd, fd, &si, syscall.WEXITED|syscall.WNOHANG, nil) == syscall.ECHILD // we are not our own parent
 })
 
 // forkExec starts path with stdio (and fd 3) from files, and returns the
