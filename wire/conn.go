@@ -72,7 +72,7 @@ type conn struct {
 	hup      *hangupWatcher // started by the read loop at its first stall
 
 	// raw is rwc's, for reads that wait without a buffer, the ioctl of
-	// lingerClose and the hang-up watcher; nil if rwc has none.
+	// lingerClose, the hang-up watcher and SpliceFrom; nil if rwc has none.
 	raw syscall.RawConn
 
 	// The read loop's own: its input, and what readIdle needs.

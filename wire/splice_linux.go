@@ -20,6 +20,10 @@ func (w *outStream) SpliceFrom(pipe int, n int) (int, error) {
 	if n <= 0 {
 		return 0, nil
 	}
+	rc := w.c.raw
+	if rc == nil {
+		return 0, ErrNotSpliceable
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err := w.writableLocked(); err != nil {
@@ -34,7 +38,7 @@ func (w *outStream) SpliceFrom(pipe int, n int) (int, error) {
 	for sent < n {
 		chunk := min(n-sent, MaxContent-MaxContent%spliceAlign)
 		putHeader(w.spliceHdr[:], w.typ, w.r.id, chunk, 0)
-		if err := w.c.spliceRecord(w.spliceHdr[:], pipe, chunk); err != nil {
+		if err := w.c.spliceRecord(rc, w.spliceHdr[:], pipe, chunk); err != nil {
 			return sent, err
 		}
 		sent += chunk
@@ -53,18 +57,10 @@ const spliceAlign = 8
 var ErrNotSpliceable = errors.New("wire: connection cannot take splice")
 
 // spliceRecord writes hdr and then n bytes from pipe, which must hold at
-// least n bytes, under the write lock: nothing may come between a
-// record's header and its content. A failure ends the connection, as a
-// failed write does.
-func (c *conn) spliceRecord(hdr []byte, pipe int, n int) error {
-	sc, ok := c.rwc.(syscall.Conn)
-	if !ok {
-		return ErrNotSpliceable
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return ErrNotSpliceable
-	}
+// least n bytes, to the socket rc under the write lock: nothing may come
+// between a record's header and its content. A failure ends the
+// connection, as a failed write does.
+func (c *conn) spliceRecord(rc syscall.RawConn, hdr []byte, pipe int, n int) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if err := c.writableLocked(); err != nil {

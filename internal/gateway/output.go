@@ -34,9 +34,9 @@ func (r *run) copyOutput(proc *spawner.Process, bound *pipeBounds) (leftovers bo
 			r.headEnd = cgienv.UnendedHead(head)
 		}
 	}()
-	splice := spliceOff
 	for {
-		if splice == spliceOn {
+		if grown {
+			// The script streams: what its pipe holds may go by splice.
 			switch done, err := r.spliceAvailable(stdout); {
 			case err != nil:
 				return false
@@ -57,7 +57,6 @@ func (r *run) copyOutput(proc *spawner.Process, bound *pipeBounds) (leftovers bo
 			// larger pipe halves the wake-ups per byte (spawner).
 			proc.GrowStdout()
 			grown = true
-			splice = spliceOn
 		}
 		if n > 0 {
 			// A read that emptied the pipe may be the script's last.
@@ -67,9 +66,6 @@ func (r *run) copyOutput(proc *spawner.Process, bound *pipeBounds) (leftovers bo
 		}
 		if err != nil {
 			return errors.Is(err, os.ErrDeadlineExceeded) && bound.hasExited()
-		}
-		if splice == spliceOn && r.resp.splicing.Load() == spliceImpossible {
-			splice = spliceOff
 		}
 	}
 }

@@ -52,8 +52,9 @@ type response struct {
 	headerTimer   *time.Timer // nil without --header-timeout
 	headerTimeout time.Duration
 
-	// splicing is spliceImpossible once the connection refused a splice.
-	splicing atomic.Int32
+	// noSplice is set once the connection refused a splice; only the
+	// output loop splices, so only it reads and writes this.
+	noSplice bool
 
 	mu       sync.Mutex
 	state    holdState

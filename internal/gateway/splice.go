@@ -15,19 +15,15 @@ import (
 // write with the end of the request (outputCoalesce).
 const spliceMin = 64 << 10
 
-// Splice states of an output loop.
-const (
-	spliceOff = iota // read and write: the usual way
-	spliceOn         // the script streams: move what its pipe holds with splice
-	spliceImpossible
-)
-
 // spliceAvailable sends what the script's stdout pipe holds straight to the
 // client, if that is at least spliceMin and output flows: the bytes are
 // moved from the pipe to the socket, never copied through our memory,
 // where a read and a write copy each twice. It reports whether it sent
 // anything; if not, the caller reads as usual (and waits there for more).
 func (r *run) spliceAvailable(stdout *os.File) (sent bool, err error) {
+	if r.resp.noSplice {
+		return false, nil
+	}
 	rc, err := stdout.SyscallConn()
 	if err != nil {
 		return false, nil
@@ -55,7 +51,7 @@ func (w *response) splice(pipe, n int) (bool, error) {
 	}
 	_, err := w.out.SpliceFrom(pipe, n)
 	if errors.Is(err, wire.ErrNotSpliceable) {
-		w.splicing.Store(spliceImpossible)
+		w.noSplice = true
 		return false, nil
 	}
 	if err != nil {
