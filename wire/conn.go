@@ -80,6 +80,19 @@ type conn struct {
 	rawReadFn func(fd uintptr) bool // rawRead, bound once: binding it per read would allocate
 	rawErr    error                 // the result of rawRead's read
 	hdr       [headerLen]byte       // the header readIdle reads without raw; a field, as reading into it makes it escape
+
+	// After a record spliced into a pipe, skip is the input still to be
+	// dropped before the next header (padding, or the rest of a record
+	// whose pipe failed), and shortReads has reads take only what the
+	// next header needs, so that the next record's content stays in the
+	// socket to be spliced too.
+	skip       int
+	shortReads bool
+	readMax    int // how much rawRead may read; 0 is a whole buffer
+
+	// spliceSocket's state and callbacks, bound once.
+	splicing                 splicing
+	fromSocketFn, intoPipeFn func(uintptr) bool
 }
 
 // newConn serves rwc; base, the parent of its requests' contexts, is never

@@ -115,6 +115,7 @@ func (c *conn) newRequest(id uint16, role Role, keepConn bool) *request {
 	}
 	limit := c.srv.maxBodyBuffer()
 	r.stdin.init(r.ctx, limit, role == RoleAuthorizer)
+	r.stdin.spliceable = c.raw != nil
 	if role == RoleFilter {
 		r.data = newInStream(r.ctx, limit, false)
 	}

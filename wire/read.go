@@ -32,8 +32,12 @@ func (in *inBuf) release() {
 func (c *conn) readLoop() error {
 	defer c.in.release()
 	for {
-		rec, n, err := c.next()
-		if err == nil {
+		rec, n, sink, err := c.next()
+		switch {
+		case err != nil:
+		case sink != nil:
+			err = c.spliceStdin(rec.Header, sink)
+		default:
 			err = c.dispatch(rec)
 		}
 		if err != nil {
@@ -50,27 +54,62 @@ func (c *conn) readLoop() error {
 
 // next returns the next record, n bytes of input long, without consuming
 // it. Its content lies in c.in's buffer: it is valid until the read loop
-// moves on. Errors are as ReadRecord's.
-func (c *conn) next() (rec Record, n int, err error) {
-	if err := c.need(headerLen); err != nil {
-		return rec, 0, err
+// moves on. Errors are as ReadRecord's. A STDIN record whose stream has a
+// pipe attached comes as its header alone, with the pipe: its content is
+// left where it is, to be spliced.
+func (c *conn) next() (rec Record, n int, sink *pipeSink, err error) {
+	if err := c.skipThenNeed(headerLen); err != nil {
+		return rec, 0, nil, err
 	}
 	b := (*c.in.b)[c.in.r:]
 	rec.Header, err = parseHeader(b)
 	if err != nil {
-		return rec, 0, err
+		return rec, 0, nil, err
 	}
+	if sink = c.sinkFor(rec.Header); sink != nil {
+		return rec, 0, sink, nil
+	}
+	c.shortReads = false
 	clen := int(rec.ContentLength)
 	n = headerLen + clen + int(rec.PaddingLength)
 	if err := c.need(n); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
-		return rec, 0, err
+		return rec, 0, nil, err
 	}
 	b = (*c.in.b)[c.in.r:]
 	rec.Content = b[headerLen : headerLen+clen : headerLen+clen]
-	return rec, n, nil
+	return rec, n, nil, nil
+}
+
+// skipThenNeed drops the input skip says to, reading it with the n bytes
+// that follow, and then needs those. Input that ends right after what is
+// dropped ends cleanly.
+func (c *conn) skipThenNeed(n int) error {
+	if c.skip == 0 {
+		return c.need(n)
+	}
+	in := &c.in
+	for c.skip > 0 {
+		step := min(c.skip, RecordBufSize)
+		err := c.need(step + n)
+		if in.w-in.r < step {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+		in.r += step
+		c.skip -= step
+		if err != nil {
+			if err == io.ErrUnexpectedEOF && c.skip == 0 && in.r == in.w {
+				err = io.EOF
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 // need reads until c.in holds n bytes (no more than a record). A clean end
@@ -82,6 +121,9 @@ func (c *conn) need(n int) error {
 		// none, so a request read at once arms them once, not per record.
 		c.armDeadline()
 		if in.b == nil {
+			if c.shortReads {
+				c.readMax = n
+			}
 			if err := c.readIdle(); err != nil {
 				return err
 			}
@@ -91,7 +133,11 @@ func (c *conn) need(n int) error {
 			in.w = copy(*in.b, (*in.b)[in.r:in.w])
 			in.r = 0
 		}
-		m, err := c.rwc.Read((*in.b)[in.w:])
+		end := len(*in.b)
+		if c.shortReads {
+			end = in.r + n
+		}
+		m, err := c.rwc.Read((*in.b)[in.w:end])
 		in.w += m
 		if err != nil && in.w-in.r < n {
 			if err == io.EOF && in.w > in.r {
@@ -117,7 +163,9 @@ func (c *conn) readIdle() error {
 		return nil
 	}
 	c.rawErr = nil
-	if err := c.raw.Read(c.rawReadFn); err != nil {
+	err := c.raw.Read(c.rawReadFn)
+	c.readMax = 0
+	if err != nil {
 		return err
 	}
 	return c.rawErr

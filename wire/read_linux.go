@@ -13,8 +13,12 @@ import (
 // web server sends at once now takes one.
 func (c *conn) rawRead(fd uintptr) bool {
 	c.in.get()
+	buf := *c.in.b
+	if c.readMax > 0 {
+		buf = buf[:c.readMax]
+	}
 	for {
-		n, err := syscall.Read(int(fd), *c.in.b)
+		n, err := syscall.Read(int(fd), buf)
 		switch {
 		case err == syscall.EINTR:
 			continue

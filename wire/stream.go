@@ -39,6 +39,12 @@ type inStream struct {
 
 	readable chan struct{} // cap 1: data or EOF was pushed
 	writable chan struct{} // cap 1: the handler took data
+
+	// spliceable is set for a STDIN on a connection that splice(2) can
+	// read; sink is the pipe SpliceTo attached, into which the read loop
+	// moves records while nothing is queued (splicein_linux.go).
+	spliceable bool
+	sink       *pipeSink
 }
 
 func newInStream(ctx context.Context, limit int, eof bool) *inStream {
@@ -120,6 +126,11 @@ func (s *inStream) push(connDone <-chan struct{}, stalled func() (unstall func()
 	}()
 	for {
 		s.mu.Lock()
+		if s.sink != nil {
+			// Queued data goes before anything later, so the read loop
+			// splices no more once it queues.
+			s.detachLocked(s.sink, nil)
+		}
 		switch {
 		case s.gone || s.eof:
 			s.mu.Unlock()
@@ -191,6 +202,9 @@ func (s *inStream) CloseRead() error {
 func (s *inStream) close() {
 	s.mu.Lock()
 	s.gone = true
+	if s.sink != nil {
+		s.detachLocked(s.sink, ErrStreamClosed)
+	}
 	for _, c := range s.chunks {
 		chunkBufs.Put(c.buf)
 	}
