@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"errors"
+	"math"
 	"os"
 	"strconv"
 	"sync"
@@ -40,51 +42,84 @@ func (r *run) startFeeders(feeders *sync.WaitGroup, proc *spawner.Process) {
 // is read elsewhere, so an echo of any size cannot deadlock. A script that
 // stops reading early (closes stdin or exits) gets no more, and the rest
 // of the body is dropped as it arrives, so the connection keeps moving.
+// The body goes from the connection into the pipe by splice(2) where it
+// can, and is read and written where it cannot (what came with the
+// request, or a record that would break a limit).
 func (r *run) feedBody(stdin *os.File) {
+	f := bodyFeed{r: r, stdin: stdin, declared: -1, allowed: math.MaxInt64, splice: true}
 	defer stdin.Close()
 	// However feeding ends, nothing more is waited for before the head.
 	defer r.resp.bodyComplete()
-	declared, hasDeclared := int64(-1), false
 	if cl := r.req.Params["CONTENT_LENGTH"]; cl != "" {
 		if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n >= 0 {
-			declared, hasDeclared = n, true
+			f.declared = n
+			f.allowed = n
 		}
 	}
-	if declared == 0 {
+	if r.s.MaxBody > 0 {
+		f.allowed = min(f.allowed, r.s.MaxBody)
+	}
+	if f.declared == 0 {
 		// No body: nothing to wait for, even from a client that never
 		// sends the empty FCGI_STDIN.
 		r.resp.bodyComplete()
 	}
 	bufp := bodyBuffers.Get().(*[]byte)
 	defer bodyBuffers.Put(bufp)
-	buf := *bufp
-	var seen int64
-	defer func() { r.rec.BytesIn = seen }()
-	for {
-		n, err := r.req.Stdin.Read(buf)
-		if n > 0 {
-			seen += int64(n)
-			if r.s.MaxBody > 0 && seen > r.s.MaxBody {
-				r.cancel(errBodyTooLarge)
-				return
-			}
-			if hasDeclared && seen > declared {
-				r.cancel(errBodyExcess)
-				return
-			}
-			if _, werr := stdin.Write(buf[:n]); werr != nil {
-				r.req.Stdin.CloseRead()
-				return
-			}
-			r.resp.bodyProgress()
-			if hasDeclared && seen == declared {
-				r.resp.bodyComplete()
-			}
+	defer func() { r.rec.BytesIn = f.seen }()
+	for f.step(*bufp) {
+	}
+}
+
+// bodyFeed is feedBody's progress.
+type bodyFeed struct {
+	r        *run
+	stdin    *os.File
+	declared int64 // CONTENT_LENGTH, or -1
+	allowed  int64 // the most the limits let through
+	seen     int64
+	splice   bool // the stream may still splice
+}
+
+// step moves some of the body, spliced or read, and reports whether there
+// may be more.
+func (f *bodyFeed) step(buf []byte) bool {
+	in := f.r.req.Stdin
+	if f.splice {
+		n, err := in.SpliceTo(f.stdin, f.allowed-f.seen, f.r.resp.bodyProgress)
+		f.seen += n
+		if n > 0 && f.seen == f.declared {
+			f.r.resp.bodyComplete()
 		}
-		if err != nil {
-			return
+		switch {
+		case errors.Is(err, wire.ErrNotSpliceable):
+			f.splice = false
+		case err != nil:
+			in.CloseRead()
+			return false
 		}
 	}
+	n, err := in.Read(buf)
+	if n > 0 {
+		f.seen += int64(n)
+		if f.r.s.MaxBody > 0 && f.seen > f.r.s.MaxBody {
+			f.r.cancel(errBodyTooLarge)
+			return false
+		}
+		if f.declared >= 0 && f.seen > f.declared {
+			f.r.cancel(errBodyExcess)
+			return false
+		}
+		if _, werr := f.stdin.Write(buf[:n]); werr != nil {
+			in.CloseRead()
+			return false
+		}
+		f.r.resp.bodyProgress()
+		if f.seen == f.declared {
+			f.r.resp.bodyComplete()
+		}
+	}
+	return err == nil
 }
 
 // feed copies a FILTER request's FCGI_DATA to the script's fd 3.
