@@ -47,7 +47,14 @@ func (r *run) startFeeders(feeders *sync.WaitGroup, proc *spawner.Process) {
 // request, or a record that would break a limit).
 func (r *run) feedBody(stdin *os.File) {
 	f := bodyFeed{r: r, stdin: stdin, declared: -1, allowed: math.MaxInt64, splice: true}
-	defer stdin.Close()
+	defer func() {
+		// A refused body leaves the pipe open: closed, it would tell the
+		// script the body was complete, and it could answer a request
+		// cut short before it is killed. stopFeeding closes it then.
+		if !f.refused {
+			stdin.Close()
+		}
+	}()
 	// However feeding ends, nothing more is waited for before the head.
 	defer r.resp.bodyComplete()
 	if cl := r.req.Params["CONTENT_LENGTH"]; cl != "" {
@@ -79,6 +86,7 @@ type bodyFeed struct {
 	allowed  int64 // the most the limits let through
 	seen     int64
 	splice   bool // the stream may still splice
+	refused  bool // the body broke a limit: the request is cancelled
 }
 
 // step moves some of the body, spliced or read, and reports whether there
@@ -103,10 +111,12 @@ func (f *bodyFeed) step(buf []byte) bool {
 	if n > 0 {
 		f.seen += int64(n)
 		if f.r.s.MaxBody > 0 && f.seen > f.r.s.MaxBody {
+			f.refused = true
 			f.r.cancel(errBodyTooLarge)
 			return false
 		}
 		if f.declared >= 0 && f.seen > f.declared {
+			f.refused = true
 			f.r.cancel(errBodyExcess)
 			return false
 		}
