@@ -18,11 +18,14 @@ import (
 // our memory.
 type pipeSink struct {
 	stream   *inStream
+	pipe     *os.File
 	rc       syscall.RawConn // the pipe's
 	left     int64           // what it may still take; guarded by inStream.mu
+	ready    bool            // what was queued before it has gone into the pipe; guarded by inStream.mu
 	moved    atomic.Int64
-	err      error         // why the read loop let go of it; set before done closes
+	err      error         // why it was let go; set before done closes
 	progress chan struct{} // cap 1: a record went in
+	readyCh  chan struct{} // closed when ready is set
 	done     chan struct{} // closed once it is detached
 }
 
@@ -38,7 +41,8 @@ func (s *inStream) SpliceTo(pipe *os.File, max int64, progress func()) (int64, e
 	if err != nil {
 		return 0, ErrNotSpliceable
 	}
-	sink := &pipeSink{stream: s, rc: rc, left: max, progress: make(chan struct{}, 1), done: make(chan struct{})}
+	sink := &pipeSink{stream: s, pipe: pipe, rc: rc, left: max,
+		progress: make(chan struct{}, 1), readyCh: make(chan struct{}), done: make(chan struct{})}
 	s.mu.Lock()
 	if !s.mayAttachLocked() {
 		s.mu.Unlock()
@@ -46,12 +50,14 @@ func (s *inStream) SpliceTo(pipe *os.File, max int64, progress func()) (int64, e
 	}
 	s.sink = sink
 	s.mu.Unlock()
+	if progress == nil {
+		progress = func() {}
+	}
+	s.drainInto(sink, progress)
 	for {
 		select {
 		case <-sink.progress:
-			if progress != nil {
-				progress()
-			}
+			progress()
 		case <-sink.done:
 			return sink.moved.Load(), sink.err
 		case <-s.ctx.Done():
@@ -65,16 +71,61 @@ func (s *inStream) SpliceTo(pipe *os.File, max int64, progress func()) (int64, e
 	}
 }
 
+// drainInto writes what is queued into the newly attached sink, then
+// makes it ready. Meanwhile the read loop queues no more for the stream
+// (claim waits for ready): a client faster than the script would
+// otherwise keep the queue from ever emptying. Queued data that would
+// take the sink past its max is left for Read: the sink is let go.
+func (s *inStream) drainInto(sink *pipeSink, progress func()) {
+	for {
+		s.mu.Lock()
+		switch {
+		case s.sink != sink:
+			s.mu.Unlock()
+			return
+		case s.queued == 0:
+			sink.ready = true
+			close(sink.readyCh)
+			s.mu.Unlock()
+			return
+		case int64(s.queued) > sink.left:
+			s.detachLocked(sink, nil)
+			s.mu.Unlock()
+			return
+		}
+		chunks, n := s.chunks, s.queued
+		s.chunks, s.queued = nil, 0
+		sink.left -= int64(n)
+		s.mu.Unlock()
+		signal(s.writable)
+		var err error
+		for _, c := range chunks {
+			if err == nil {
+				_, err = sink.pipe.Write(c.data)
+			}
+			chunkBufs.Put(c.buf)
+		}
+		if err != nil {
+			s.mu.Lock()
+			s.detachLocked(sink, err)
+			s.mu.Unlock()
+			return
+		}
+		sink.moved.Add(int64(n))
+		progress()
+	}
+}
+
 func (s *inStream) mayAttach() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.mayAttachLocked()
 }
 
-// mayAttachLocked reports whether the stream's next byte is still to come
-// from the connection: a sink then gets every byte in order.
+// mayAttachLocked reports whether more of the stream is to come from the
+// connection, and no sink takes it yet.
 func (s *inStream) mayAttachLocked() bool {
-	return s.sink == nil && s.queued == 0 && !s.eof && !s.gone && s.ctx.Err() == nil
+	return s.sink == nil && !s.eof && !s.gone && s.ctx.Err() == nil
 }
 
 // detachLocked lets go of sink, if it is still attached, with why.
@@ -88,16 +139,35 @@ func (s *inStream) detachLocked(sink *pipeSink, why error) {
 }
 
 // claim is the read loop's: the sink that takes a record of n content
-// bytes, or nil when the record must be queued instead.
-func (s *inStream) claim(n int) *pipeSink {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sink := s.sink
-	if sink == nil || !(s.queued == 0 && !s.eof && !s.gone) || int64(n) > sink.left {
-		return nil
+// bytes, or nil when the record must be queued instead. A sink still
+// draining the queue is waited for, as a stall, unless connDone closes.
+func (s *inStream) claim(n int, connDone <-chan struct{}, stalled func() (unstall func())) *pipeSink {
+	for {
+		s.mu.Lock()
+		sink := s.sink
+		switch {
+		case sink == nil || s.eof || s.gone || int64(n) > sink.left:
+			s.mu.Unlock()
+			return nil
+		case sink.ready:
+			sink.left -= int64(n)
+			s.mu.Unlock()
+			return sink
+		}
+		s.mu.Unlock()
+		unstall := stalled()
+		select {
+		case <-sink.readyCh:
+		case <-sink.done:
+		case <-connDone:
+		}
+		unstall()
+		select {
+		case <-connDone:
+			return nil
+		default:
+		}
 	}
-	sink.left -= int64(n)
-	return sink
 }
 
 // settle records what a claimed record moved. A pipe that failed, or a
@@ -130,7 +200,7 @@ func (c *conn) sinkFor(rec Header) *pipeSink {
 	if !running {
 		return nil
 	}
-	return r.stdin.claim(int(rec.ContentLength))
+	return r.stdin.claim(int(rec.ContentLength), c.ctx.Done(), c.stall)
 }
 
 // spliceStdin moves the content of the STDIN record whose header is at

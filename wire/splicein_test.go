@@ -380,3 +380,65 @@ func TestCopyIntoPipeTakesTheRecordsRest(t *testing.T) {
 		t.Errorf("the socket kept %v, want the 500 bytes after the record", err)
 	}
 }
+
+// queuedAtLeast waits until req's STDIN has n bytes queued.
+func queuedAtLeast(t *testing.T, req *Request, n int) {
+	t.Helper()
+	s := req.Stdin.(*inStream)
+	waitFor(t, "the queue to fill", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.queued >= n
+	})
+}
+
+// TestSpliceToCatchesUpWithAFullQueue: a client faster than the handler
+// has filled the stream's queue before SpliceTo is called. SpliceTo
+// writes the queue into the pipe while the read loop waits, and every
+// later record is spliced: the whole body goes by SpliceTo, none by Read.
+// Before, the read loop refilled the queue as fast as Read emptied it, so
+// a pipe could only be attached to a client slower than its script.
+func TestSpliceToCatchesUpWithAFullQueue(t *testing.T) {
+	body := patterned(3 << 20)
+	results := make(chan splicedBody, 1)
+	h := newHarness(t, "unix", HandlerFunc(func(ctx context.Context, req *Request) uint32 {
+		queuedAtLeast(t, req, defaultLimit-MaxContent)
+		results <- feedPipe(t, req, 1<<40, nil)
+		return 0
+	}), nil)
+	c := h.raw(t)
+	go c.Write(append(append(begin(1, RoleResponder, false),
+		stdinRecords(1, body, []int{65535}, []int{1})...), rawRec(TypeStdin, 1, nil, 0)...))
+	c.responses(1)
+	res := recv(t, "the handler", results)
+	if !bytes.Equal(res.got, body) {
+		t.Fatalf("the pipe got %d bytes, want the %d sent, in order", len(res.got), len(body))
+	}
+	if res.spliced != int64(len(body)) || res.err != nil {
+		t.Errorf("SpliceTo: got %d, %v; want all %d, nil", res.spliced, res.err, len(body))
+	}
+}
+
+// TestSpliceToLeavesAQueuePastMax: a queue that already holds more than
+// max is left for Read, whole: SpliceTo moves none of it.
+func TestSpliceToLeavesAQueuePastMax(t *testing.T) {
+	body := patterned(200000)
+	results := make(chan splicedBody, 1)
+	h := newHarness(t, "unix", HandlerFunc(func(ctx context.Context, req *Request) uint32 {
+		queuedAtLeast(t, req, len(body))
+		pr, pw, _ := os.Pipe()
+		defer pr.Close()
+		defer pw.Close()
+		n, err := req.Stdin.SpliceTo(pw, 100000, nil)
+		rest, _ := io.ReadAll(req.Stdin)
+		results <- splicedBody{got: rest, spliced: n, err: err}
+		return 0
+	}), nil)
+	c := h.raw(t)
+	c.send(begin(1, RoleResponder, false), stdinRecords(1, body, []int{65535}, []int{1}), rawRec(TypeStdin, 1, nil, 0))
+	c.responses(1)
+	res := recv(t, "the handler", results)
+	if res.spliced != 0 || res.err != nil || !bytes.Equal(res.got, body) {
+		t.Errorf("got %d spliced (%v) and %d read; want 0, nil and all %d read", res.spliced, res.err, len(res.got), len(body))
+	}
+}

@@ -126,9 +126,10 @@ func (s *inStream) push(connDone <-chan struct{}, stalled func() (unstall func()
 	}()
 	for {
 		s.mu.Lock()
-		if s.sink != nil {
+		if s.sink != nil && (s.sink.ready || len(b) == 0) {
 			// Queued data goes before anything later, so the read loop
-			// splices no more once it queues.
+			// splices no more once it queues. A sink still draining the
+			// queue takes this record with the rest, unless it is the end.
 			s.detachLocked(s.sink, nil)
 		}
 		switch {
