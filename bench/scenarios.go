@@ -91,16 +91,20 @@ func (s *suite) upload(ctx context.Context) error {
 	res, err := s.alternate(ctx, "upload "+sizeText(size), []contender{
 		{nameFW, measured(fw, spec)},
 		{nameFcgiwrap, measured(other, spec)},
+		{"pipe", func(ctx context.Context) (loadResult, error) {
+			return pipeWrite(ctx, s.ws.scripts["count"], spec.Params, size)
+		}},
 	})
 	if err != nil {
 		return err
 	}
-	a, b := summarize(res[0]), summarize(res[1])
+	a, b, lim := summarize(res[0]), summarize(res[1]), summarize(res[2])
 	r := row{
 		Section:  sectionDirect,
 		Scenario: sizeText(size) + " upload to a program that counts bytes",
-		FW:       a.mibText(), Other: b.mibText(),
-		VsOther: pairedRatio(a.mibps, b.mibps), CPUVsOther: cpuRatio(a, b, true),
+		FW:       a.mibText(), Other: b.mibText(), Limit: "same program from a pipe (64 KiB writes): " + lim.mibText(),
+		VsOther: pairedRatio(a.mibps, b.mibps), VsLimit: pairedRatio(a.mibps, lim.mibps),
+		CPUVsOther: cpuRatio(a, b, true),
 	}
 	s.rows = append(s.rows, r)
 	s.targets = append(s.targets,

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -149,4 +150,58 @@ func drain(r io.Reader, w io.Writer, size int) error {
 			return err
 		}
 	}
+}
+
+// pipeWrite is the reference for the large upload: the same program, with
+// the environment the wrappers give it, reading size zero bytes from a
+// plain pipe of the size fcgi-wrap sets for a large body, written in the
+// load generator's record size from a buffer cleared before each write,
+// as the generator's body reader does. What a wrapper costs beyond this
+// is its forwarding: records, the socket, the client's writes into it.
+// The program must answer with the count, as cgi/count.c does.
+func pipeWrite(ctx context.Context, script string, params []wire.Pair, size int64) (loadResult, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return loadResult{}, err
+	}
+	defer w.Close()
+	// r.Fd() sets r blocking, as the program's stdin should be.
+	if _, err := unix.FcntlInt(r.Fd(), unix.F_SETPIPE_SZ, pipeSize); err != nil {
+		r.Close()
+		return loadResult{}, fmt.Errorf("pipe reference: F_SETPIPE_SZ %d: %w", pipeSize, err)
+	}
+	cmd := exec.CommandContext(ctx, script)
+	cmd.Env = scriptEnv(params)
+	cmd.Dir = filepath.Dir(script)
+	cmd.Stdin = r
+	var out respCheck
+	cmd.Stdout = &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	start := time.Now()
+	err = cmd.Start()
+	r.Close()
+	if err != nil {
+		return loadResult{}, err
+	}
+	buf := make([]byte, wire.MaxContent)
+	for left := size; left > 0 && err == nil; {
+		n := min(left, int64(len(buf)))
+		clear(buf[:n])
+		_, err = w.Write(buf[:n])
+		left -= n
+	}
+	w.Close()
+	if werr := cmd.Wait(); err == nil {
+		err = werr
+	}
+	res := loadResult{Elapsed: time.Since(start)}
+	want := int64(len(strconv.FormatInt(size, 10)) + 1)
+	switch {
+	case err != nil:
+		return res, fmt.Errorf("pipe reference: %w", err)
+	case !out.complete() || out.status != 200 || out.body != want:
+		return res, fmt.Errorf("pipe reference: want a complete head with status 200 and a %d-byte count (status %d, %d bytes)", want, out.status, out.body)
+	}
+	res.Requests, res.BytesIn = 1, size
+	return res, nil
 }

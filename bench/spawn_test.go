@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"testing"
@@ -19,6 +20,8 @@ func TestMain(m *testing.M) {
 		os.Exit(m.Run())
 	case "big":
 		os.Exit(bigProgram())
+	case "count":
+		os.Exit(countProgram())
 	case "fail":
 		fmt.Print("Content-Type: text/plain\r\n\r\npartial")
 		os.Exit(1)
@@ -82,6 +85,46 @@ func TestPipeReadFails(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if _, err := pipeRead(context.Background(), os.Args[0], programParams(tt.program, "10")); err == nil {
+				t.Error("got nil error, want one")
+			}
+		})
+	}
+}
+
+// countProgram is cgi/count.c: it reads its stdin to EOF and answers with
+// the count. It first checks that its stdin is the pipe fcgi-wrap would
+// give a large body, and fails if not.
+func countProgram() int {
+	if sz, err := unix.FcntlInt(0, unix.F_GETPIPE_SZ, 0); err != nil || sz != pipeSize {
+		fmt.Fprintf(os.Stderr, "stdin pipe size %d (%v), want %d\n", sz, err, pipeSize)
+		return 3
+	}
+	n, err := io.Copy(io.Discard, os.Stdin)
+	if err != nil {
+		return 4
+	}
+	fmt.Printf("Content-Type: text/plain\r\n\r\n%d\n", n)
+	return 0
+}
+
+func TestPipeWrite(t *testing.T) {
+	const size = 3<<20 + 12345
+	res, err := pipeWrite(context.Background(), os.Args[0], programParams("count", ""), size)
+	if err != nil {
+		t.Fatalf("got error %v, want nil", err)
+	}
+	if res.Requests != 1 || res.BytesIn != size || res.mibps() <= 0 {
+		t.Errorf("got %d requests, %d body bytes and %v MiB/s; want 1, %d and a positive rate", res.Requests, res.BytesIn, res.mibps(), size)
+	}
+}
+
+func TestPipeWriteFails(t *testing.T) {
+	for _, tt := range []struct{ name, program string }{
+		{"program exits 1", "fail"},
+		{"program is not a CGI program", "unknown"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := pipeWrite(context.Background(), os.Args[0], programParams(tt.program, "10"), 1000); err == nil {
 				t.Error("got nil error, want one")
 			}
 		})
