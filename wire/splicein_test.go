@@ -442,3 +442,40 @@ func TestSpliceToLeavesAQueuePastMax(t *testing.T) {
 		t.Errorf("got %d spliced (%v) and %d read; want 0, nil and all %d read", res.spliced, res.err, len(res.got), len(body))
 	}
 }
+
+// TestSpliceToRandomRecords: bodies cut into records of random sizes and
+// paddings, and sent in writes of random lengths, arrive whole and in
+// order, for several seeds.
+func TestSpliceToRandomRecords(t *testing.T) {
+	for seed := range uint64(4) {
+		r := rand.New(rand.NewPCG(seed, 99))
+		body := patterned(1<<20 + r.IntN(1000))
+		sizes, pads := make([]int, 40), make([]int, 40)
+		for i := range sizes {
+			sizes[i], pads[i] = 1+r.IntN(MaxContent), r.IntN(256)
+		}
+		results := make(chan splicedBody, 1)
+		ready := make(chan *Request, 1)
+		h := newHarness(t, "unix", HandlerFunc(func(ctx context.Context, req *Request) uint32 {
+			results <- feedPipe(t, req, 1<<40, ready)
+			return 0
+		}), nil)
+		c := h.raw(t)
+		c.send(begin(1, RoleResponder, false))
+		attached(t, recv(t, "the handler", ready))
+		stream := append(stdinRecords(1, body, sizes, pads), rawRec(TypeStdin, 1, nil, 0)...)
+		go func() {
+			for len(stream) > 0 {
+				n := min(1+r.IntN(100000), len(stream))
+				if _, err := c.Write(stream[:n]); err != nil {
+					return
+				}
+				stream = stream[n:]
+			}
+		}()
+		c.responses(1)
+		if res := recv(t, "the handler", results); !bytes.Equal(res.got, body) || res.err != nil {
+			t.Fatalf("seed %d: the pipe got %d bytes (%v), want the %d sent, in order", seed, len(res.got), res.err, len(body))
+		}
+	}
+}
