@@ -49,17 +49,18 @@ type Input interface {
 	// has gone while the web server may still be sending, or may never
 	// send, the rest. It always returns nil.
 	CloseRead() error
-	// SpliceTo has the connection move the stream's content into pipe, a
-	// pollable pipe's write end, without copying it through memory
-	// (splice(2)), until max bytes have gone, and calls progress after
-	// each record. It returns how many bytes went once data is queued
-	// for Read (a record that would pass max, or one that came before),
-	// at the stream's end, when max is reached, or when the pipe fails
-	// (with the pipe's error; the rest of that record is dropped). When
-	// the request's context ends it returns its cause at once, and the
-	// read loop may still be moving a record until the caller closes the
-	// pipe. Streams that cannot splice return ErrNotSpliceable; the
-	// caller reads and writes instead.
+	// SpliceTo has the stream's content go into pipe, a pollable pipe's
+	// write end, until max bytes have gone: first what is queued, which it
+	// writes itself, then each record as it comes, which the connection
+	// moves without copying it through memory (splice(2)). It calls
+	// progress after each write and record. It returns how many bytes
+	// went once data is queued for Read (a record, or a queue, that would
+	// pass max), at the stream's end, when max is reached, or when the
+	// pipe fails (with the pipe's error; the rest of that record is
+	// dropped). When the request's context ends it returns its cause at
+	// once, and the read loop may still be moving a record until the
+	// caller closes the pipe. Streams that cannot splice return
+	// ErrNotSpliceable; the caller reads and writes instead.
 	SpliceTo(pipe *os.File, max int64, progress func()) (int64, error)
 }
 

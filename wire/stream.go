@@ -41,8 +41,9 @@ type inStream struct {
 	writable chan struct{} // cap 1: the handler took data
 
 	// spliceable is set for a STDIN on a connection that splice(2) can
-	// read; sink is the pipe SpliceTo attached, into which the read loop
-	// moves records while nothing is queued (splicein_linux.go).
+	// read; sink is the pipe SpliceTo attached: once what was queued has
+	// gone into it, the read loop moves records into it instead of
+	// queueing them (splicein_linux.go).
 	spliceable bool
 	sink       *pipeSink
 }
