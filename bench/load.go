@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -184,8 +183,7 @@ type conn struct {
 	// client is made on first use: requests without a body go through
 	// exchange instead, and never need one.
 	client *wire.Client
-	br     *bufio.Reader
-	rec    []byte
+	rr     *recordReader
 }
 
 func dialConn(ctx context.Context, network, addr string) (*conn, error) {
@@ -227,28 +225,35 @@ func (c *conn) exchange(request []byte, id uint16, stdout io.Writer) (wire.EndRe
 	if _, err := c.nc.Write(request); err != nil {
 		return wire.EndRequest{}, err
 	}
-	if c.br == nil {
-		c.br = bufio.NewReaderSize(c.nc, 16<<10)
-		c.rec = make([]byte, wire.RecordBufSize)
+	if c.rr == nil {
+		c.rr = newRecordReader(c.nc)
+	}
+	var end wire.EndRequest
+	content := func(h wire.Header, p []byte) error {
+		switch {
+		case h.ID != id:
+			return nil // failed below
+		case h.Type == wire.TypeStdout:
+			_, err := stdout.Write(p)
+			return err
+		case h.Type == wire.TypeEndRequest:
+			var err error
+			end, err = wire.ParseEndRequest(p)
+			return err
+		}
+		return nil
 	}
 	for {
-		rec, err := wire.ReadRecord(c.br, c.rec)
-		if err != nil {
+		h, err := c.rr.next(content)
+		switch {
+		case err != nil:
 			return wire.EndRequest{}, err
-		}
-		if rec.ID != id {
-			return wire.EndRequest{}, fmt.Errorf("record %v for request %d, want %d", rec.Type, rec.ID, id)
-		}
-		switch rec.Type {
-		case wire.TypeStdout:
-			if _, err := stdout.Write(rec.Content); err != nil {
-				return wire.EndRequest{}, err
-			}
-		case wire.TypeStderr:
-		case wire.TypeEndRequest:
-			return wire.ParseEndRequest(rec.Content)
-		default:
-			return wire.EndRequest{}, fmt.Errorf("unexpected %v record", rec.Type)
+		case h.ID != id:
+			return wire.EndRequest{}, fmt.Errorf("record %v for request %d, want %d", h.Type, h.ID, id)
+		case h.Type == wire.TypeEndRequest:
+			return end, nil
+		case h.Type != wire.TypeStdout && h.Type != wire.TypeStderr:
+			return wire.EndRequest{}, fmt.Errorf("unexpected %v record", h.Type)
 		}
 	}
 }

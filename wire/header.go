@@ -50,6 +50,14 @@ func putHeader(b []byte, t RecType, id uint16, contentLen, paddingLen int) {
 	b[7] = 0
 }
 
+// HeaderLen is the size of a record header (FCGI_HEADER_LEN), for
+// readers that parse records in place.
+const HeaderLen = headerLen
+
+// ParseHeader parses the record header in b[:HeaderLen]. It fails for a
+// protocol version other than 1.
+func ParseHeader(b []byte) (Header, error) { return parseHeader(b) }
+
 func parseHeader(b []byte) (Header, error) {
 	h := Header{
 		Version:       b[0],
