@@ -81,16 +81,23 @@ func FuzzServeConn(f *testing.F) {
 			defer close(done)
 			srv.ServeConn(context.Background(), &bytesConn{r: bytes.NewReader(in)})
 		}()
-		select {
-		case <-done:
-		case <-time.After(waitTimeout):
-			t.Fatal("ServeConn did not return")
-		}
-		if s := srv.Stats(); s != (ServerStats{}) {
-			t.Fatalf("got %+v after ServeConn, want zero", s)
-		}
-		srv.Close()
+		endsClean(t, srv, done)
 	})
+}
+
+// endsClean waits for ServeConn to return (done closes), and checks that
+// it left no request or connection counted.
+func endsClean(t *testing.T, srv *Server, done <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-done:
+	case <-time.After(waitTimeout):
+		t.Fatal("ServeConn did not return")
+	}
+	if s := srv.Stats(); s != (ServerStats{}) {
+		t.Fatalf("got %+v after ServeConn, want zero", s)
+	}
+	srv.Close()
 }
 
 // BenchmarkStdoutWrite measures the output path: 64 KiB writes through a

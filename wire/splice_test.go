@@ -61,28 +61,34 @@ func TestSpliceFromSendsAlignedRecords(t *testing.T) {
 // TestSpliceFromWhereItCannot: on a connection that is not a socket of
 // ours, SpliceFrom sends nothing and says so, and the stream still works.
 func TestSpliceFromWhereItCannot(t *testing.T) {
-	cc, sc := net.Pipe()
-	defer cc.Close()
-	srv := &Server{Handler: HandlerFunc(func(ctx context.Context, req *Request) uint32 {
+	c := servePipe(t, HandlerFunc(func(ctx context.Context, req *Request) uint32 {
 		pipe := pipeHolding(t, []byte("12345678"))
 		if n, err := req.Stdout.SpliceFrom(pipe, 8); n != 0 || !errors.Is(err, ErrNotSpliceable) {
 			t.Errorf("got %d, %v; want 0, ErrNotSpliceable", n, err)
 		}
 		req.Stdout.Write([]byte("written"))
 		return 0
-	})}
+	}))
+	go c.Write(append(begin(1, RoleResponder, false), rawRec(TypeStdin, 1, nil, 0)...))
+	if r := c.responses(1)[1]; string(r.stdout) != "written" {
+		t.Errorf("got stdout %q, want %q", r.stdout, "written")
+	}
+}
+
+// servePipe serves h on one end of a net.Pipe, a connection that is not a
+// socket, until the test ends, and returns a raw client on the other.
+func servePipe(t *testing.T, h Handler) *rawConn {
+	cc, sc := net.Pipe()
+	srv := &Server{Handler: h}
 	served := make(chan struct{})
 	go func() {
 		defer close(served)
 		srv.ServeConn(context.Background(), sc)
 	}()
-	defer func() {
+	t.Cleanup(func() {
+		cc.Close()
 		srv.Close()
 		recv(t, "ServeConn to return", served)
-	}()
-	c := &rawConn{t: t, Conn: cc, br: bufio.NewReader(cc)}
-	go c.Write(append(begin(1, RoleResponder, false), rawRec(TypeStdin, 1, nil, 0)...))
-	if r := c.responses(1)[1]; string(r.stdout) != "written" {
-		t.Errorf("got stdout %q, want %q", r.stdout, "written")
-	}
+	})
+	return &rawConn{t: t, Conn: cc, br: bufio.NewReader(cc)}
 }

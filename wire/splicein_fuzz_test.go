@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -42,19 +41,8 @@ func spliceFeeder(max int64) Handler {
 			io.Copy(io.Discard, pr)
 			pr.Close()
 		}()
-		buf := make([]byte, 4096)
-		for spliced := int64(0); ; {
-			n, err := req.Stdin.SpliceTo(pw, max-spliced, nil)
-			spliced += n
-			if err != nil {
-				req.Stdin.CloseRead()
-				break
-			}
-			m, rerr := req.Stdin.Read(buf)
-			pw.Write(buf[:m])
-			if rerr != nil {
-				break
-			}
+		if _, err := feedLoop(req, pw, max); err != nil {
+			req.Stdin.CloseRead()
 		}
 		pw.Close()
 		<-drained
@@ -86,14 +74,6 @@ func FuzzSpliceStdin(f *testing.F) {
 		go io.Copy(io.Discard, cc)
 		cc.Write(in)
 		unix.Shutdown(int(cc.Fd()), unix.SHUT_WR)
-		select {
-		case <-done:
-		case <-time.After(waitTimeout):
-			t.Fatal("ServeConn did not return")
-		}
-		if s := srv.Stats(); s != (ServerStats{}) {
-			t.Fatalf("got %+v after ServeConn, want zero", s)
-		}
-		srv.Close()
+		endsClean(t, srv, done)
 	})
 }

@@ -1,13 +1,10 @@
 package wire
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"math/rand/v2"
-	"net"
 	"os"
 	"testing"
 
@@ -50,26 +47,85 @@ func feedPipe(t *testing.T, req *Request, max int64, ready chan<- *Request) spli
 		drained <- b
 	}()
 	var res splicedBody
-	buf := make([]byte, 100000)
 	if ready != nil {
 		ready <- req
 	}
+	res.spliced, res.err = feedLoop(req, pw, max)
+	pw.Close()
+	res.got = recv(t, "the pipe's reader", drained)
+	return res
+}
+
+// feedLoop is a gateway's body loop: SpliceTo while it may, and Read and
+// write what it cannot splice. It returns how much SpliceTo moved and the
+// error that ended it, if SpliceTo's.
+func feedLoop(req *Request, pw *os.File, max int64) (spliced int64, err error) {
+	buf := make([]byte, 100000)
 	for {
-		n, err := req.Stdin.SpliceTo(pw, max-res.spliced, nil)
-		res.spliced += n
+		n, err := req.Stdin.SpliceTo(pw, max-spliced, nil)
+		spliced += n
 		if err != nil {
-			res.err = err
-			break
+			return spliced, err
 		}
 		m, rerr := req.Stdin.Read(buf)
 		pw.Write(buf[:m])
 		if rerr != nil {
-			break
+			return spliced, nil
 		}
 	}
-	pw.Close()
-	res.got = recv(t, "the pipe's reader", drained)
-	return res
+}
+
+// answerNext is the handler of request 2 in tests whose first request
+// leaves the connection in a state to check: it answers "next".
+func answerNext(req *Request) bool {
+	if req.ID != 2 {
+		return false
+	}
+	req.Stdout.Write([]byte("next"))
+	return true
+}
+
+// nextIsServed sends request 2 on c and checks it is answered: the
+// connection is still in step.
+func nextIsServed(t *testing.T, c *rawConn) {
+	t.Helper()
+	c.send(begin(2, RoleResponder, false), rawRec(TypeStdin, 2, nil, 0))
+	if r := c.responses(2)[2]; string(r.stdout) != "next" {
+		t.Errorf("the next request got %q, want %q", r.stdout, "next")
+	}
+}
+
+// splicingServer serves handlers that feed their bodies with feedPipe
+// (and answer a request 2 with "next"), begins request 1 on a raw client,
+// and waits until its pipe is attached. Each body handler's result comes
+// on the channel.
+func splicingServer(t *testing.T, keepConn bool) (*rawConn, <-chan splicedBody) {
+	results := make(chan splicedBody, 1)
+	ready := make(chan *Request, 1)
+	h := newHarness(t, "unix", HandlerFunc(func(ctx context.Context, req *Request) uint32 {
+		if !answerNext(req) {
+			results <- feedPipe(t, req, 1<<40, ready)
+		}
+		return 0
+	}), nil)
+	c := h.raw(t)
+	c.send(begin(1, RoleResponder, keepConn))
+	attached(t, recv(t, "the handler", ready))
+	return c, results
+}
+
+// writeInPieces writes stream to c in writes of random lengths up to
+// most, from its own goroutine, which ends with the writes.
+func writeInPieces(c *rawConn, stream []byte, r *rand.Rand, most int) {
+	go func() {
+		for len(stream) > 0 {
+			n := min(1+r.IntN(most), len(stream))
+			if _, err := c.Write(stream[:n]); err != nil {
+				return
+			}
+			stream = stream[n:]
+		}
+	}()
 }
 
 // stdinRecords is body cut into STDIN records of the given sizes (the last
@@ -99,19 +155,7 @@ func patterned(n int) []byte {
 // reach the pipe whole and in order, by splice, and the connection goes on.
 func TestSpliceToMovesTheBodyIntoThePipe(t *testing.T) {
 	body := patterned(3<<20 + 123)
-	results := make(chan splicedBody, 1)
-	ready := make(chan *Request, 1)
-	h := newHarness(t, "unix", HandlerFunc(func(ctx context.Context, req *Request) uint32 {
-		if req.ID == 2 {
-			req.Stdout.Write([]byte("two"))
-			return 0
-		}
-		results <- feedPipe(t, req, 1<<40, ready)
-		return 0
-	}), nil)
-	c := h.raw(t)
-	c.send(begin(1, RoleResponder, true))
-	attached(t, recv(t, "the handler", ready))
+	c, results := splicingServer(t, true)
 	sizes, pads := []int{1, 7, 8, 100, 65535, 65528, 3000, 65535}, []int{0, 7, 255, 1, 3}
 	// The other request's records go in after the first megabyte.
 	other := append(begin(2, RoleResponder, true), rawRec(TypeStdin, 2, []byte("x"), 0)...)
@@ -119,21 +163,7 @@ func TestSpliceToMovesTheBodyIntoThePipe(t *testing.T) {
 	stream := append(stdinRecords(1, body[:1<<20], sizes, pads), other...)
 	stream = append(stream, stdinRecords(1, body[1<<20:], sizes, pads)...)
 	stream = append(stream, rawRec(TypeStdin, 1, nil, 0)...)
-	go func() {
-		r := rand.New(rand.NewPCG(3, 4))
-		for len(stream) > 0 {
-			n := min(1+r.IntN(200000), len(stream))
-			if _, err := c.Write(stream[:n]); err != nil {
-				return
-			}
-			stream = stream[n:]
-		}
-	}()
-	defer func() {
-		if t.Failed() {
-			t.Log(h.log.String())
-		}
-	}()
+	writeInPieces(c, stream, rand.New(rand.NewPCG(3, 4)), 200000)
 	resps := c.responses(2)
 	res := recv(t, "the body handler", results)
 	if !bytes.Equal(res.got, body) {
@@ -145,8 +175,8 @@ func TestSpliceToMovesTheBodyIntoThePipe(t *testing.T) {
 	if res.err != nil {
 		t.Errorf("SpliceTo: %v", res.err)
 	}
-	if string(resps[2].stdout) != "two" {
-		t.Errorf("the request between got %q, want %q", resps[2].stdout, "two")
+	if string(resps[2].stdout) != "next" {
+		t.Errorf("the request between got %q, want %q", resps[2].stdout, "next")
 	}
 }
 
@@ -181,203 +211,6 @@ func TestSpliceToStopsBeforeARecordPastMax(t *testing.T) {
 	}
 	if !bytes.Equal(res.got, body) {
 		t.Errorf("spliced and read: %d bytes, want the %d sent, in order", len(res.got), len(body))
-	}
-}
-
-// TestSpliceToPipeGoneDropsTheRestOfItsRecord: when the script stops
-// reading and closes its end mid-record, SpliceTo returns the pipe's
-// error, the rest of the body is dropped, and the connection stays in
-// step: the next request on it is served.
-func TestSpliceToPipeGoneDropsTheRestOfItsRecord(t *testing.T) {
-	errs := make(chan error, 1)
-	ready := make(chan *Request, 1)
-	h := newHarness(t, "unix", HandlerFunc(func(ctx context.Context, req *Request) uint32 {
-		if req.ID == 2 {
-			req.Stdout.Write([]byte("next"))
-			return 0
-		}
-		pr, pw, _ := os.Pipe()
-		defer pw.Close()
-		go func() {
-			// A script that reads a little and goes.
-			io.ReadFull(pr, make([]byte, 1000))
-			pr.Close()
-		}()
-		ready <- req
-		_, err := req.Stdin.SpliceTo(pw, 1<<40, nil)
-		req.Stdin.CloseRead()
-		errs <- err
-		return 0
-	}), nil)
-	c := h.raw(t)
-	c.send(begin(1, RoleResponder, true))
-	attached(t, recv(t, "the handler", ready))
-	c.send(stdinRecords(1, patterned(1<<20), []int{65535}, []int{1}), rawRec(TypeStdin, 1, nil, 0))
-	if err := recv(t, "SpliceTo", errs); !errors.Is(err, unix.EPIPE) {
-		t.Errorf("SpliceTo: got %v, want EPIPE", err)
-	}
-	c.send(begin(2, RoleResponder, false), rawRec(TypeStdin, 2, nil, 0))
-	if r := c.responses(2)[2]; string(r.stdout) != "next" {
-		t.Errorf("the next request got %q, want %q", r.stdout, "next")
-	}
-}
-
-// TestSpliceToEndsWhenFeedingStops: a read loop waiting on a full pipe
-// that nobody reads (a leftover process holds it) lets go when the handler
-// closes the pipe and the stream, as a gateway does when the script is
-// gone; the connection then serves another request.
-func TestSpliceToEndsWhenFeedingStops(t *testing.T) {
-	errs := make(chan error, 1)
-	ready := make(chan *Request, 1)
-	pipes := make(chan *os.File, 1)
-	h := newHarness(t, "unix", HandlerFunc(func(ctx context.Context, req *Request) uint32 {
-		if req.ID == 2 {
-			req.Stdout.Write([]byte("next"))
-			return 0
-		}
-		pr, pw, _ := os.Pipe() // the test closes pr
-		pipes <- pr
-		ready <- req
-		go func() {
-			waitFor(t, "the pipe to fill", func() bool {
-				n, err := unix.IoctlGetInt(int(pr.Fd()), unix.TIOCINQ)
-				return err == nil && n >= 65535
-			})
-			pw.Close()
-			req.Stdin.CloseRead()
-		}()
-		_, err := req.Stdin.SpliceTo(pw, 1<<40, nil)
-		errs <- err
-		return 0
-	}), nil)
-	c := h.raw(t)
-	c.send(begin(1, RoleResponder, true))
-	defer recv(t, "the pipe", pipes).Close()
-	attached(t, recv(t, "the handler", ready))
-	go c.Write(append(stdinRecords(1, patterned(1<<20), []int{65535}, []int{1}), rawRec(TypeStdin, 1, nil, 0)...))
-	// Whichever the read loop sees first: the pipe's close or the stream's.
-	if err := recv(t, "SpliceTo", errs); !errors.Is(err, ErrStreamClosed) && !errors.Is(err, os.ErrClosed) {
-		t.Errorf("SpliceTo: got %v, want ErrStreamClosed or os.ErrClosed", err)
-	}
-	c.send(begin(2, RoleResponder, false), rawRec(TypeStdin, 2, nil, 0))
-	if r := c.responses(2)[2]; string(r.stdout) != "next" {
-		t.Errorf("the next request got %q, want %q", r.stdout, "next")
-	}
-}
-
-// TestSpliceToEndsWithTheConnection: a client that hangs up while the read
-// loop waits on a full pipe cancels the request, and SpliceTo returns.
-func TestSpliceToEndsWithTheConnection(t *testing.T) {
-	errs := make(chan error, 1)
-	ready := make(chan *Request, 1)
-	pipes := make(chan *os.File, 1)
-	h := newHarness(t, "unix", HandlerFunc(func(ctx context.Context, req *Request) uint32 {
-		pr, pw, _ := os.Pipe() // the test closes pr
-		defer pw.Close()
-		pipes <- pr
-		ready <- req
-		_, err := req.Stdin.SpliceTo(pw, 1<<40, nil)
-		errs <- err
-		return 0
-	}), nil)
-	c := h.raw(t)
-	c.send(begin(1, RoleResponder, true))
-	pr := recv(t, "the pipe", pipes)
-	defer pr.Close()
-	attached(t, recv(t, "the handler", ready))
-	go c.Write(stdinRecords(1, patterned(1<<20), []int{65535}, []int{1}))
-	waitFor(t, "the pipe to fill", func() bool {
-		n, err := unix.IoctlGetInt(int(pr.Fd()), unix.TIOCINQ)
-		return err == nil && n >= 65535
-	})
-	c.Close()
-	if err := recv(t, "SpliceTo", errs); !errors.Is(err, ErrConnClosed) {
-		t.Errorf("SpliceTo: got %v, want ErrConnClosed, the hang-up's", err)
-	}
-}
-
-// TestSpliceToWhereItCannot: a connection that is not a socket, and a
-// FILTER's DATA, say ErrNotSpliceable; the body is then read as before.
-func TestSpliceToWhereItCannot(t *testing.T) {
-	cc, sc := net.Pipe()
-	defer cc.Close()
-	srv := &Server{Handler: HandlerFunc(func(ctx context.Context, req *Request) uint32 {
-		if n, err := req.Stdin.SpliceTo(os.Stdout, 10, nil); n != 0 || !errors.Is(err, ErrNotSpliceable) {
-			t.Errorf("STDIN over net.Pipe: got %d, %v; want 0, ErrNotSpliceable", n, err)
-		}
-		if n, err := req.Data.SpliceTo(os.Stdout, 10, nil); n != 0 || !errors.Is(err, ErrNotSpliceable) {
-			t.Errorf("DATA: got %d, %v; want 0, ErrNotSpliceable", n, err)
-		}
-		b, _ := io.ReadAll(req.Stdin)
-		req.Stdout.Write(b)
-		return 0
-	})}
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		srv.ServeConn(context.Background(), sc)
-	}()
-	defer func() {
-		srv.Close()
-		recv(t, "ServeConn to return", served)
-	}()
-	c := &rawConn{t: t, Conn: cc, br: bufio.NewReader(cc)}
-	go func() {
-		c.Write(begin(1, RoleFilter, false))
-		c.Write(rawRec(TypeStdin, 1, []byte("body"), 4))
-		c.Write(rawRec(TypeStdin, 1, nil, 0))
-		c.Write(rawRec(TypeData, 1, nil, 0))
-	}()
-	if r := c.responses(1)[1]; string(r.stdout) != "body" {
-		t.Errorf("got stdout %q, want %q", r.stdout, "body")
-	}
-}
-
-// TestCopyIntoPipeTakesTheRecordsRest: the fallback for a splice that
-// will not take what the socket holds moves exactly the rest of the
-// record through memory, and leaves what follows it in the socket.
-func TestCopyIntoPipeTakesTheRecordsRest(t *testing.T) {
-	ln := listenUnix(t)
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		sc, err := ln.Accept()
-		if err != nil {
-			t.Error(err)
-		}
-		accepted <- sc
-	}()
-	cc, err := net.Dial("unix", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
-	sc := recv(t, "the accepted connection", accepted)
-	defer sc.Close()
-	c := newConn(context.Background(), &Server{}, sc)
-	c.in.get()
-	defer c.in.release()
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pr.Close()
-	defer pw.Close()
-	rc, _ := pw.SyscallConn()
-	data := patterned(1500)
-	go cc.Write(data)
-	sp := &splicing{pipe: rc, left: 1000}
-	c.copyIntoPipe(sp)
-	if sp.left != 0 || sp.pipeErr != nil || sp.connErr != nil {
-		t.Fatalf("got %+v, want the record's 1000 bytes moved", *sp)
-	}
-	got := make([]byte, 1000)
-	if _, err := io.ReadFull(pr, got); err != nil || !bytes.Equal(got, data[:1000]) {
-		t.Errorf("the pipe got %d bytes (%v), want the first 1000 sent", len(got), err)
-	}
-	rest := make([]byte, 500)
-	if _, err := io.ReadFull(sc, rest); err != nil || !bytes.Equal(rest, data[1000:]) {
-		t.Errorf("the socket kept %v, want the 500 bytes after the record", err)
 	}
 }
 
@@ -454,25 +287,8 @@ func TestSpliceToRandomRecords(t *testing.T) {
 		for i := range sizes {
 			sizes[i], pads[i] = 1+r.IntN(MaxContent), r.IntN(256)
 		}
-		results := make(chan splicedBody, 1)
-		ready := make(chan *Request, 1)
-		h := newHarness(t, "unix", HandlerFunc(func(ctx context.Context, req *Request) uint32 {
-			results <- feedPipe(t, req, 1<<40, ready)
-			return 0
-		}), nil)
-		c := h.raw(t)
-		c.send(begin(1, RoleResponder, false))
-		attached(t, recv(t, "the handler", ready))
-		stream := append(stdinRecords(1, body, sizes, pads), rawRec(TypeStdin, 1, nil, 0)...)
-		go func() {
-			for len(stream) > 0 {
-				n := min(1+r.IntN(100000), len(stream))
-				if _, err := c.Write(stream[:n]); err != nil {
-					return
-				}
-				stream = stream[n:]
-			}
-		}()
+		c, results := splicingServer(t, false)
+		writeInPieces(c, append(stdinRecords(1, body, sizes, pads), rawRec(TypeStdin, 1, nil, 0)...), r, 100000)
 		c.responses(1)
 		if res := recv(t, "the handler", results); !bytes.Equal(res.got, body) || res.err != nil {
 			t.Fatalf("seed %d: the pipe got %d bytes (%v), want the %d sent, in order", seed, len(res.got), res.err, len(body))
