@@ -86,6 +86,17 @@ const (
 	pipeSize     = 1 << 20
 )
 
+// referenceCommand is script as the pipe references run it: with the
+// environment the wrappers give it, in its directory, in its own process
+// group.
+func referenceCommand(ctx context.Context, script string, params []wire.Pair) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, script)
+	cmd.Env = scriptEnv(params)
+	cmd.Dir = filepath.Dir(script)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	return cmd
+}
+
 // pipeRead is the reference for the large response: the same program, with
 // the environment the wrappers give it, writing into a plain pipe of the
 // size fcgi-wrap sets, read in fcgi-wrap's read size and discarded, and
@@ -104,11 +115,8 @@ func pipeRead(ctx context.Context, script string, params []wire.Pair) (loadResul
 		w.Close()
 		return loadResult{}, fmt.Errorf("pipe reference: F_SETPIPE_SZ %d: %w", pipeSize, err)
 	}
-	cmd := exec.CommandContext(ctx, script)
-	cmd.Env = scriptEnv(params)
-	cmd.Dir = filepath.Dir(script)
+	cmd := referenceCommand(ctx, script, params)
 	cmd.Stdout = w
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	start := time.Now()
 	err = cmd.Start()
 	w.Close()
@@ -170,13 +178,10 @@ func pipeWrite(ctx context.Context, script string, params []wire.Pair, size int6
 		r.Close()
 		return loadResult{}, fmt.Errorf("pipe reference: F_SETPIPE_SZ %d: %w", pipeSize, err)
 	}
-	cmd := exec.CommandContext(ctx, script)
-	cmd.Env = scriptEnv(params)
-	cmd.Dir = filepath.Dir(script)
+	cmd := referenceCommand(ctx, script, params)
 	cmd.Stdin = r
 	var out respCheck
 	cmd.Stdout = &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	start := time.Now()
 	err = cmd.Start()
 	r.Close()
