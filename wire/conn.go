@@ -90,9 +90,9 @@ type conn struct {
 	shortReads bool
 	readMax    int // how much rawRead may read; 0 is a whole buffer
 
-	// spliceSocket's state and callbacks, bound once.
-	splicing                 splicing
-	fromSocketFn, intoPipeFn func(uintptr) bool
+	// spliceSocket's state, made at the first splice: most connections
+	// never splice, and a thousand idle ones should stay small.
+	spliceIn *spliceIn
 }
 
 // newConn serves rwc; base, the parent of its requests' contexts, is never

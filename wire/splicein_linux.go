@@ -271,6 +271,13 @@ func (c *conn) writePipe(rc syscall.RawConn, b []byte) error {
 // its RawConn fails, as no deadline is ever set on it.
 var errPipeClosed = fmt.Errorf("wire: splicing into a closed pipe: %w", os.ErrClosed)
 
+// spliceIn is a connection's state for splicing STDIN: the record being
+// moved, and spliceSocket's callbacks.
+type spliceIn struct {
+	splicing
+	fromSocketFn, intoPipeFn func(uintptr) bool
+}
+
 // spliceWait is the end of a splice that holds it up.
 type spliceWait int
 
@@ -301,11 +308,13 @@ func (c *conn) spliceSocket(pipe syscall.RawConn, n int) (moved int, pipeErr, co
 			unstall()
 		}
 	}()
-	if c.fromSocketFn == nil {
-		// Bound once: closures made per record would allocate per record.
-		c.fromSocketFn, c.intoPipeFn = c.spliceFromSocket, c.spliceIntoPipe
+	if c.spliceIn == nil {
+		// The callbacks are bound once: closures made per record would
+		// allocate per record.
+		c.spliceIn = &spliceIn{}
+		c.spliceIn.fromSocketFn, c.spliceIn.intoPipeFn = c.spliceFromSocket, c.spliceIntoPipe
 	}
-	sp := &c.splicing
+	sp := &c.spliceIn.splicing
 	*sp = splicing{pipe: pipe, left: n}
 	defer func() { sp.pipe = nil }()
 	for !sp.done() {
@@ -316,12 +325,12 @@ func (c *conn) spliceSocket(pipe syscall.RawConn, n int) (moved int, pipeErr, co
 			if unstall == nil {
 				unstall = c.stall()
 			}
-			if err := pipe.Write(c.intoPipeFn); err != nil {
+			if err := pipe.Write(c.spliceIn.intoPipeFn); err != nil {
 				sp.pipeErr = errPipeClosed
 			}
 		default:
 			c.armDeadline()
-			if err := c.raw.Read(c.fromSocketFn); err != nil {
+			if err := c.raw.Read(c.spliceIn.fromSocketFn); err != nil {
 				sp.connErr = err
 			}
 		}
@@ -331,7 +340,7 @@ func (c *conn) spliceSocket(pipe syscall.RawConn, n int) (moved int, pipeErr, co
 
 // spliceFromSocket is spliceSocket's callback while it waits on the socket.
 func (c *conn) spliceFromSocket(sock uintptr) bool {
-	sp := &c.splicing
+	sp := &c.spliceIn.splicing
 	if err := sp.pipe.Control(func(p uintptr) { sp.attempt(int(sock), int(p)) }); err != nil {
 		sp.pipeErr = errPipeClosed
 	}
@@ -340,7 +349,7 @@ func (c *conn) spliceFromSocket(sock uintptr) bool {
 
 // spliceIntoPipe is spliceSocket's callback while it waits on the pipe.
 func (c *conn) spliceIntoPipe(p uintptr) bool {
-	sp := &c.splicing
+	sp := &c.spliceIn.splicing
 	if err := c.raw.Control(func(sock uintptr) { sp.attempt(int(sock), int(p)) }); err != nil {
 		sp.connErr = err
 	}
