@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -502,17 +503,26 @@ func TestClientThatStopsReadingKillsScript(t *testing.T) {
 }
 
 // pacedReader yields one chunk per tick: an upload slower than a timeout.
+// Once done closes (the test is over) it fails instead of waiting, so a
+// failed test's client can close.
 type pacedReader struct {
 	chunks int
 	size   int
 	tick   *time.Ticker
+	done   <-chan struct{}
 }
+
+var errTestOver = errors.New("the test is over")
 
 func (p *pacedReader) Read(b []byte) (int, error) {
 	if p.chunks == 0 {
 		return 0, io.EOF
 	}
-	<-p.tick.C
+	select {
+	case <-p.tick.C:
+	case <-p.done:
+		return 0, errTestOver
+	}
 	p.chunks--
 	n := min(len(b), p.size)
 	for i := range b[:n] {
@@ -534,11 +544,14 @@ func TestHeaderTimeoutCountsFromBodyProgress(t *testing.T) {
 		c.settings.KillGrace = 100 * time.Millisecond
 	})
 	c := ts.client(t)
+	// Cleanups run last first: the reader stops before the client closes.
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done) })
 
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	slow := ts.request("count.cgi", wire.Pair{Name: "CONTENT_LENGTH", Value: "10000"})
-	slow.Stdin = &pacedReader{chunks: 10, size: 1000, tick: tick}
+	slow.Stdin = &pacedReader{chunks: 10, size: 1000, tick: tick, done: done}
 	var out bytes.Buffer
 	if _, err := c.Do(context.Background(), slow, &out, io.Discard); err != nil {
 		t.Fatal(err)
