@@ -4,19 +4,13 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // hangupPoll is how long one poll for the peer's hang-up blocks before the
 // watcher checks whether the read loop is still stalled.
 const hangupPoll = 100 * time.Millisecond
-
-// poll(2) event bits, missing from package syscall.
-const (
-	pollERR   = 0x8
-	pollHUP   = 0x10
-	pollRDHUP = 0x2000
-)
 
 // hangupWatcher notices a client that goes away while the read loop is
 // stalled by back-pressure: the loop cannot read then, so it would not see
@@ -57,16 +51,12 @@ func (c *conn) watchHangup(w *hangupWatcher) {
 		for w.stalled.Load() && c.ctx.Err() == nil {
 			// Fresh each time: ppoll writes the time left back into it,
 			// and a zero timeout would turn this into a busy loop.
-			ts := syscall.NsecToTimespec(int64(hangupPoll))
+			ts := unix.NsecToTimespec(int64(hangupPoll))
 			hup := false
 			err := w.rc.Control(func(fd uintptr) {
-				pfd := struct {
-					fd             int32
-					events, revent int16
-				}{fd: int32(fd), events: pollRDHUP}
-				n, _, errno := syscall.Syscall6(syscall.SYS_PPOLL,
-					uintptr(unsafe.Pointer(&pfd)), 1, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
-				hup = errno == 0 && n == 1 && pfd.revent&(pollRDHUP|pollHUP|pollERR) != 0
+				fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLRDHUP}}
+				n, err := unix.Ppoll(fds, &ts, nil)
+				hup = err == nil && n == 1 && fds[0].Revents&(unix.POLLRDHUP|unix.POLLHUP|unix.POLLERR) != 0
 			})
 			if err != nil {
 				return
