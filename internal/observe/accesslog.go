@@ -114,11 +114,7 @@ func appendAccessText(b []byte, start time.Time, e *accessEntry) []byte {
 	b = append(b, " pid="...)
 	b = strconv.AppendInt(b, int64(e.PID), 10)
 	b = append(b, " exit="...)
-	if e.ExitStatus != nil {
-		b = strconv.AppendInt(b, int64(*e.ExitStatus), 10)
-	} else {
-		b = append(b, '-')
-	}
+	b = appendIntOrDash(b, e.ExitStatus)
 	b = append(b, " outcome="...)
 	b = append(b, e.Outcome...)
 	b = appendUsage(b, e)
@@ -130,11 +126,7 @@ func appendAccessText(b []byte, start time.Time, e *accessEntry) []byte {
 // " uid=33 cpu=0.012 mem_peak=5.1M", with "-" for what is not known.
 func appendUsage(b []byte, e *accessEntry) []byte {
 	b = append(b, " uid="...)
-	if e.UID != nil {
-		b = strconv.AppendInt(b, int64(*e.UID), 10)
-	} else {
-		b = append(b, '-')
-	}
+	b = appendIntOrDash(b, e.UID)
 	b = append(b, " cpu="...)
 	if e.CPU != nil {
 		b = strconv.AppendFloat(b, *e.CPU, 'f', 3, 64)
@@ -163,6 +155,14 @@ func AppendBytes(b []byte, n int64) []byte {
 		u++
 	}
 	return append(strconv.AppendFloat(b, v, 'f', 1, 64), units[u])
+}
+
+// appendIntOrDash writes *n, or "-" where it is not known.
+func appendIntOrDash(b []byte, n *int) []byte {
+	if n == nil {
+		return append(b, '-')
+	}
+	return strconv.AppendInt(b, int64(*n), 10)
 }
 
 // appendField writes an escaped value, or "-" for an empty one.
