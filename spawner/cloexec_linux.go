@@ -6,12 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-)
 
-// close_range(2) numbers; package syscall has neither.
-const (
-	sysCloseRange     = 436 // the same on every Linux architecture
-	closeRangeCloexec = 1 << 2
+	"golang.org/x/sys/unix"
 )
 
 var (
@@ -32,8 +28,7 @@ var (
 // raw system calls. On older kernels /proc/self/fd is walked once.
 func sealInherited() {
 	if !noCloseRange.Load() {
-		_, _, e := syscall.Syscall(sysCloseRange, 3, uintptr(^uint32(0)), closeRangeCloexec)
-		if e == 0 {
+		if unix.CloseRange(3, uint(^uint32(0)), unix.CLOSE_RANGE_CLOEXEC) == nil {
 			return
 		}
 		noCloseRange.Store(true)

@@ -6,23 +6,21 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
-// waitid(2) numbers package syscall lacks.
+// si_code values of a child's siginfo (CLD_* in signal.h), which neither
+// syscall nor x/sys/unix names.
 const (
-	pPid         = 1   // P_PID
-	pPidfd       = 3   // P_PIDFD
-	cldExited    = 1   // CLD_EXITED
-	cldKilled    = 2   // CLD_KILLED
-	cldDumped    = 3   // CLD_DUMPED
-	sysPidfdOpen = 434 // the same on every Linux architecture
-	// pidfdNonblock is PIDFD_NONBLOCK, which is O_NONBLOCK: a pidfd that
-	// the netpoller can park on without an fcntl.
-	pidfdNonblock = syscall.O_NONBLOCK
+	cldExited = 1
+	cldKilled = 2
+	cldDumped = 3
 )
 
 // siginfoChild is the part of siginfo_t that waitid fills for a child, with
 // the kernel's layout: the union after the three ints is pointer-aligned.
+// unix.Siginfo has the same size but keeps the child's fields opaque.
 type siginfoChild struct {
 	Signo, Errno, Code int32
 	_                  [unsafe.Sizeof(uintptr(0)) - 4]byte
@@ -65,7 +63,7 @@ type waiter struct {
 func (w waiter) tryReap() (exit Exit, cpu time.Duration, reaped bool) {
 	var si siginfoChild
 	var ru syscall.Rusage
-	switch e := waitid(pPid, uintptr(w.pid), &si, syscall.WEXITED|syscall.WNOHANG, &ru); {
+	switch e := waitid(unix.P_PID, uintptr(w.pid), &si, syscall.WEXITED|syscall.WNOHANG, &ru); {
 	case e != 0:
 		// ECHILD: someone else reaped it; there is nothing to learn.
 		return unknownExit, 0, true
@@ -75,13 +73,13 @@ func (w waiter) tryReap() (exit Exit, cpu time.Duration, reaped bool) {
 	return si.exit(), cpuTime(&ru), true
 }
 
-// waitid is the raw waitid(2), retried when a signal interrupts it. It
-// takes a struct rusage (nil for none) as its fifth argument, as wait4
-// does; glibc's wrapper hides it.
-func waitid(idtype, id uintptr, si *siginfoChild, options int, ru *syscall.Rusage) syscall.Errno {
+// waitid is waitid(2) with a struct rusage (nil for none) as its fifth
+// argument, as wait4 has, retried when a signal interrupts it.
+func waitid(idtype int, id uintptr, si *siginfoChild, options int, ru *syscall.Rusage) syscall.Errno {
 	for {
-		_, _, e := syscall.Syscall6(syscall.SYS_WAITID, idtype, id, uintptr(unsafe.Pointer(si)), uintptr(options), uintptr(unsafe.Pointer(ru)), 0)
-		if e != syscall.EINTR {
+		err := unix.Waitid(idtype, int(id), (*unix.Siginfo)(unsafe.Pointer(si)), options, (*unix.Rusage)(unsafe.Pointer(ru)))
+		if err != unix.EINTR {
+			e, _ := err.(syscall.Errno)
 			return e
 		}
 	}
@@ -116,7 +114,7 @@ func (w waiter) wait() (Exit, time.Duration) {
 	var si siginfoChild
 	var werr syscall.Errno
 	err = rc.Read(func(fd uintptr) bool {
-		werr = waitid(pPidfd, fd, &si, syscall.WEXITED, &ru)
+		werr = waitid(unix.P_PIDFD, fd, &si, syscall.WEXITED, &ru)
 		// EAGAIN: not yet; wait until the pidfd is readable.
 		return werr != syscall.EAGAIN
 	})
@@ -126,19 +124,20 @@ func (w waiter) wait() (Exit, time.Duration) {
 	return si.exit(), cpuTime(&ru)
 }
 
-// openPidfd opens a non-blocking pidfd for pid, or returns -1. Kernels
-// before 5.10 refuse PIDFD_NONBLOCK; there the flag is set afterwards.
+// openPidfd opens a non-blocking pidfd for pid, which the netpoller can
+// park on, or returns -1. Kernels before 5.10 refuse PIDFD_NONBLOCK; there
+// the flag is set afterwards.
 func openPidfd(pid int) int {
-	fd, _, e := syscall.Syscall(sysPidfdOpen, uintptr(pid), pidfdNonblock, 0)
-	if e == syscall.EINVAL {
-		if fd, _, e = syscall.Syscall(sysPidfdOpen, uintptr(pid), 0, 0); e == 0 {
-			_ = setFileFlags(int(fd), syscall.O_NONBLOCK)
+	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
+	if err == unix.EINVAL {
+		if fd, err = unix.PidfdOpen(pid, 0); err == nil {
+			_ = setFileFlags(fd, unix.O_NONBLOCK)
 		}
 	}
-	if e != 0 {
+	if err != nil {
 		return -1
 	}
-	return int(fd)
+	return fd
 }
 
 func cpuTime(ru *syscall.Rusage) time.Duration {
@@ -148,13 +147,13 @@ func cpuTime(ru *syscall.Rusage) time.Duration {
 // pidfdsWork reports whether this kernel gives out pidfds that waitid
 // accepts, as os does before it relies on them.
 var pidfdsWork = sync.OnceValue(func() bool {
-	fd, _, e := syscall.Syscall(sysPidfdOpen, uintptr(syscall.Getpid()), 0, 0)
-	if e != 0 {
+	fd, err := unix.PidfdOpen(unix.Getpid(), 0)
+	if err != nil {
 		return false
 	}
-	defer syscall.Close(int(fd))
+	defer unix.Close(fd)
 	var si siginfoChild
-	return waitid(pPidfd, fd, &si, syscall.WEXITED|syscall.WNOHANG, nil) == syscall.ECHILD // we are not our own parent
+	return waitid(unix.P_PIDFD, uintptr(fd), &si, syscall.WEXITED|syscall.WNOHANG, nil) == syscall.ECHILD // we are not our own parent
 })
 
 // forkExec starts path with stdio (and fd 3) from files, and returns the

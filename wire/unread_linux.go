@@ -2,7 +2,8 @@ package wire
 
 import (
 	"syscall"
-	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // nothingUnread reports whether the kernel holds no received bytes for the
@@ -11,10 +12,10 @@ func nothingUnread(rc syscall.RawConn) bool {
 	if rc == nil {
 		return false
 	}
-	n := int32(-1)
+	n := -1
 	if err := rc.Control(func(fd uintptr) {
-		if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCINQ, uintptr(unsafe.Pointer(&n))); e != 0 {
-			n = -1
+		if q, err := unix.IoctlGetInt(int(fd), unix.TIOCINQ); err == nil {
+			n = q
 		}
 	}); err != nil {
 		return false
