@@ -117,7 +117,8 @@ var noFiles = controlFiles{eventsFd: -1, cpuFd: -1}
 // events reads cgroup.events: whether the cgroup holds a process and
 // whether it is frozen; ok is false if it cannot be read.
 func (f *controlFiles) events(dirfd int) (populated, frozen, ok bool) {
-	b, err := preadAt(dirfd, "cgroup.events", &f.eventsFd)
+	var buf [controlFileMax]byte
+	b, err := preadAt(dirfd, "cgroup.events", &f.eventsFd, buf[:])
 	p, ok1 := field(b, "populated")
 	z, ok2 := field(b, "frozen")
 	return p != 0, z != 0, err == nil && ok1 && ok2
@@ -132,7 +133,8 @@ func (f *controlFiles) idle(dirfd int) bool {
 // cpuUsage is the CPU that the cgroup's processes have used (cpu.stat
 // usage_usec), counted since the cgroup was made; 0 if it cannot be read.
 func (f *controlFiles) cpuUsage(dirfd int) time.Duration {
-	b, err := preadAt(dirfd, "cpu.stat", &f.cpuFd)
+	var buf [controlFileMax]byte
+	b, err := preadAt(dirfd, "cpu.stat", &f.cpuFd, buf[:])
 	if err != nil {
 		return 0
 	}
@@ -153,10 +155,16 @@ func (f *controlFiles) close() {
 // file, and whether it had to be opened first.
 var testHookControlRead func(name string, open bool)
 
+// controlFileMax bounds the control files read per request: cgroup.events
+// is two lines and cpu.stat under 400 bytes. Their callers read them into
+// a buffer of this size on the stack, as every request reads both.
+const controlFileMax = 1024
+
 // preadAt reads the control file name under dirfd from its start through
-// *fd, opening it first if *fd is -1. A control file is generated afresh
-// for each read from offset 0, so the open file serves every later read.
-func preadAt(dirfd int, name string, fd *int) ([]byte, error) {
+// *fd into buf, opening it first if *fd is -1. A control file is generated
+// afresh for each read from offset 0, so the open file serves every later
+// read.
+func preadAt(dirfd int, name string, fd *int, buf []byte) ([]byte, error) {
 	if testHookControlRead != nil {
 		testHookControlRead(name, *fd < 0)
 	}
@@ -167,7 +175,6 @@ func preadAt(dirfd int, name string, fd *int) ([]byte, error) {
 		}
 		*fd = f
 	}
-	buf := make([]byte, 1024)
 	n, err := unix.Pread(*fd, buf, 0)
 	if err != nil {
 		return nil, &os.PathError{Op: "read", Path: name, Err: err}
