@@ -145,15 +145,20 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 // cleanEnv checks env for NUL bytes, which the kernel would cut the
 // entries at, and drops all but the last of each name, so the child sees
 // the value a reader of Config.Env expects whichever occurrence its libc
-// looks up.
+// looks up. An environment sorted by name, as cgienv.Environ makes it,
+// has no name twice and is returned as it is: the map and copy of the
+// general case were a tenth of the bytes allocated per tiny request.
 func cleanEnv(env []string) ([]string, error) {
+	if err := checkNUL(env); err != nil {
+		return nil, err
+	}
+	if namesAscend(env) {
+		return env, nil
+	}
 	seen := make(map[string]bool, len(env))
 	kept := make([]string, 0, len(env))
 	for i := len(env) - 1; i >= 0; i-- {
 		kv := env[i]
-		if nul := strings.IndexByte(kv, 0); nul >= 0 {
-			return nil, fmt.Errorf("spawner: environment variable %q contains NUL", kv[:nul])
-		}
 		name, _, _ := strings.Cut(kv, "=")
 		if !seen[name] {
 			seen[name] = true
@@ -162,6 +167,29 @@ func cleanEnv(env []string) ([]string, error) {
 	}
 	slices.Reverse(kept)
 	return kept, nil
+}
+
+func checkNUL(env []string) error {
+	for _, kv := range env {
+		if nul := strings.IndexByte(kv, 0); nul >= 0 {
+			return fmt.Errorf("spawner: environment variable %q contains NUL", kv[:nul])
+		}
+	}
+	return nil
+}
+
+// namesAscend reports whether each entry's name sorts strictly after the
+// one before it, which leaves no room for a name twice.
+func namesAscend(env []string) bool {
+	prev := ""
+	for i, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if i > 0 && name <= prev {
+			return false
+		}
+		prev = name
+	}
+	return true
 }
 
 // command is what the child execs, with what argv, and which of our
