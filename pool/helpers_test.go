@@ -97,6 +97,21 @@ func recv(t *testing.T, ch chan result) result {
 	}
 }
 
+// handOver releases held, then each slot in turn as the next waiter gets
+// it, in the order given, and finally the last waiter's slot.
+func handOver(t *testing.T, held *pool.Slot, waiters ...chan result) {
+	t.Helper()
+	for i, ch := range waiters {
+		held.Release(pool.OK)
+		r := recv(t, ch)
+		if r.err != nil {
+			t.Fatalf("waiter %d: got %v, want a slot", i, r.err)
+		}
+		held = r.slot
+	}
+	held.Release(pool.OK)
+}
+
 // pending reports whether the Acquire behind ch is still waiting.
 func pending(ch chan result) bool {
 	select {

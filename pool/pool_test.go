@@ -221,15 +221,7 @@ func TestCancelMiddleWaiter(t *testing.T) {
 	}
 	h.wantCounters(counters{Accepted: 1, Active: 1, Queued: 2, MaxActive: 1, MaxQueued: 3, Workers: 1, QLimit: 3})
 	w3 := h.enqueue(context.Background(), job("3")) // the freed place is usable again
-	for i, ch := range []chan result{w0, w2, w3} {
-		held.Release(pool.OK)
-		r := recv(t, ch)
-		if r.err != nil {
-			t.Fatalf("waiter %d: got %v, want a slot", i, r.err)
-		}
-		held = r.slot
-	}
-	held.Release(pool.OK)
+	handOver(t, held, w0, w2, w3)
 	h.wantCounters(counters{Accepted: 4, Completed: 4, MaxActive: 1, MaxQueued: 3, Workers: 1, QLimit: 3})
 }
 

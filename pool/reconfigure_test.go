@@ -73,13 +73,5 @@ func TestReconfigureShorterQueueKeepsWaiters(t *testing.T) {
 		t.Fatalf("new arrival: got %v, want %v", err, pool.ErrQueueFull)
 	}
 	h.wantCounters(counters{Accepted: 1, Rejected: 1, QueueFull: 1, Active: 1, Queued: 3, MaxActive: 1, MaxQueued: 3, Workers: 1, QLimit: 1})
-	for i, ch := range w {
-		held.Release(pool.OK)
-		r := recv(t, ch)
-		if r.err != nil {
-			t.Fatalf("waiter %d: got %v, want a slot", i, r.err)
-		}
-		held = r.slot
-	}
-	held.Release(pool.OK)
+	handOver(t, held, w...)
 }
