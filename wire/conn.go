@@ -327,7 +327,7 @@ func (c *conn) lingerClose() {
 		_ = c.rwc.Close()
 		return
 	}
-	if cw, ok := c.rwc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+	if hc, ok := c.rwc.(HalfCloser); ok && hc.CloseWrite() == nil {
 		if c.rwc.SetReadDeadline(time.Now().Add(lingerTimeout)) == nil {
 			return
 		}

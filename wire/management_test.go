@@ -252,7 +252,7 @@ func TestMalformed(t *testing.T) {
 			waitFor(t, "the waiting request", func() bool { return h.srv.Stats().Requests == 1 })
 			good := h.client(t)
 			bad.send(tt.in)
-			if tcp, ok := bad.Conn.(interface{ CloseWrite() error }); ok && tt.name == "record longer than the input" {
+			if tcp, ok := bad.Conn.(HalfCloser); ok && tt.name == "record longer than the input" {
 				tcp.CloseWrite()
 			}
 			bad.expectEOF()

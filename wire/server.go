@@ -134,6 +134,15 @@ func (s *Server) acquireReq() bool {
 
 func (s *Server) releaseReq() { s.nreqs.Add(-1) }
 
+// HalfCloser is a connection that can end its sending side alone, as
+// *net.TCPConn and *net.UnixConn can. After its last response the server
+// half-closes such a connection and reads what the client still sends for
+// a moment, so that the kernel does not answer unread input with a reset
+// that destroys the response; any other connection is closed at once.
+type HalfCloser interface {
+	CloseWrite() error
+}
+
 // Serve accepts connections on l and serves each in its own goroutine until
 // Shutdown or Close, when it returns ErrServerClosed. Cancelling ctx closes
 // the server as Close does. Serve may run for several listeners at once; it

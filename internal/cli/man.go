@@ -258,7 +258,7 @@ func writeEnvironment(b *strings.Builder, app *cli.App) {
 	b.WriteString(".PD 0\n")
 	seen := map[string]bool{}
 	for _, f := range flags {
-		env, ok := f.(interface{ GetEnvVars() []string })
+		env, ok := f.(cli.DocGenerationFlag)
 		if !ok {
 			continue
 		}
