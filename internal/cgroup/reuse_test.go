@@ -67,20 +67,14 @@ func TestReuseOnlyEmptyCgroups(t *testing.T) {
 	tree := setupIn(t, testBase(t))
 	ctx, cancel := context.WithTimeout(context.Background(), testutil.Deadline)
 	defer cancel()
-	r1, err := tree.New()
-	if err != nil {
-		t.Fatal(err)
-	}
+	r1 := mustNew(t, tree)
 	cmd, _ := startIn(t, r1, `i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done`)
 	cmd.Wait()
 	if u := r1.Usage(); u.CPU < 10*time.Millisecond {
 		t.Fatalf("first request: got %v of CPU, want the loop's", u.CPU)
 	}
 	r1.Remove(ctx)
-	r2, err := tree.New()
-	if err != nil {
-		t.Fatal(err)
-	}
+	r2 := mustNew(t, tree)
 	if r2.Path() != r1.Path() {
 		t.Fatalf("second request got %s, want the kept %s", r2.Path(), r1.Path())
 	}
@@ -96,10 +90,7 @@ func TestReuseOnlyEmptyCgroups(t *testing.T) {
 		t.Errorf("a cgroup with a leftover after Remove: got %v, want it removed", err)
 	}
 	testutil.WaitFor(t, "the leftover to die", func() bool { return !alive(left) })
-	r3, err := tree.New()
-	if err != nil {
-		t.Fatal(err)
-	}
+	r3 := mustNew(t, tree)
 	defer r3.Remove(ctx)
 	if r3.Path() == r2.Path() {
 		t.Errorf("the cgroup that held a leftover was reused")
@@ -124,10 +115,7 @@ func TestKilledCgroupNotReused(t *testing.T) {
 	tree := setupIn(t, testBase(t))
 	ctx, cancel := context.WithTimeout(context.Background(), testutil.Deadline)
 	defer cancel()
-	r1, err := tree.New()
-	if err != nil {
-		t.Fatal(err)
-	}
+	r1 := mustNew(t, tree)
 	cmd, _ := startIn(t, r1, "exec sleep 600")
 	if err := r1.Kill(); err != nil {
 		t.Fatal(err)
@@ -135,10 +123,7 @@ func TestKilledCgroupNotReused(t *testing.T) {
 	cmd.Wait()
 	testutil.WaitFor(t, "the cgroup to empty", func() bool { return !populated(r1.Path()) })
 	r1.Remove(ctx)
-	r2, err := tree.New()
-	if err != nil {
-		t.Fatal(err)
-	}
+	r2 := mustNew(t, tree)
 	defer r2.Remove(ctx)
 	if r2.Path() == r1.Path() {
 		t.Fatalf("the killed cgroup %s was reused", r1.Path())
@@ -167,10 +152,7 @@ func TestSettledRequestReadsEachFileOnce(t *testing.T) {
 	defer func() { testHookControlRead = nil }()
 	var first string
 	for i := range 2 {
-		r, err := tree.New()
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := mustNew(t, tree)
 		if i == 0 {
 			first = r.Path()
 		} else if r.Path() != first {

@@ -93,10 +93,7 @@ func TestUsageCountsEveryProcess(t *testing.T) {
 // is emptied and removed.
 func TestRemoveKillsWhatIsLeft(t *testing.T) {
 	tree := setupIn(t, testBase(t))
-	r, err := tree.New()
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := mustNew(t, tree)
 	_, out := startIn(t, r, escape)
 	left := readPid(t, out)
 	ctx, cancel := context.WithTimeout(context.Background(), testutil.Deadline)
@@ -210,10 +207,7 @@ func TestRemoveTakesNestedCgroups(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tree.Close(context.Background())
-	r, err := tree.New()
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := mustNew(t, tree)
 	if err := os.MkdirAll(filepath.Join(r.Path(), "mine", "deeper"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -230,10 +224,18 @@ func TestRemoveTakesNestedCgroups(t *testing.T) {
 // newRequestIn makes a request cgroup in tree, removed when the test ends.
 func newRequestIn(t *testing.T, tree *Tree) *Request {
 	t.Helper()
+	r := mustNew(t, tree)
+	t.Cleanup(func() { r.Remove(context.Background()) })
+	return r
+}
+
+// mustNew makes a request cgroup in tree, for a test that removes it
+// itself.
+func mustNew(t *testing.T, tree *Tree) *Request {
+	t.Helper()
 	r, err := tree.New()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { r.Remove(context.Background()) })
 	return r
 }
