@@ -97,6 +97,28 @@ func referenceCommand(ctx context.Context, script string, params []wire.Pair) *e
 	return cmd
 }
 
+// referencePipe makes a pipe of the size fcgi-wrap sets, with one end for
+// the harness and one for the program, which reads from it if childReads.
+// child.Fd() sets the program's end blocking, as its stdio should be; the
+// harness's end stays non-blocking in the runtime's poller, as fcgi-wrap's
+// end is.
+func referencePipe(childReads bool) (ours, child *os.File, err error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	ours, child = r, w
+	if childReads {
+		ours, child = w, r
+	}
+	if _, err := unix.FcntlInt(child.Fd(), unix.F_SETPIPE_SZ, pipeSize); err != nil {
+		r.Close()
+		w.Close()
+		return nil, nil, fmt.Errorf("pipe reference: F_SETPIPE_SZ %d: %w", pipeSize, err)
+	}
+	return ours, child, nil
+}
+
 // pipeRead is the reference for the large response: the same program, with
 // the environment the wrappers give it, writing into a plain pipe of the
 // size fcgi-wrap sets, read in fcgi-wrap's read size and discarded, and
@@ -104,17 +126,11 @@ func referenceCommand(ctx context.Context, script string, params []wire.Pair) *e
 // records, the socket, and the client reading them. The result counts the
 // response body, what follows the program's head.
 func pipeRead(ctx context.Context, script string, params []wire.Pair) (loadResult, error) {
-	r, w, err := os.Pipe()
+	r, w, err := referencePipe(false)
 	if err != nil {
 		return loadResult{}, err
 	}
 	defer r.Close()
-	// w.Fd() sets w blocking, as the program's stdout should be; r stays
-	// non-blocking in the runtime's poller, as fcgi-wrap's end is.
-	if _, err := unix.FcntlInt(w.Fd(), unix.F_SETPIPE_SZ, pipeSize); err != nil {
-		w.Close()
-		return loadResult{}, fmt.Errorf("pipe reference: F_SETPIPE_SZ %d: %w", pipeSize, err)
-	}
 	cmd := referenceCommand(ctx, script, params)
 	cmd.Stdout = w
 	start := time.Now()
@@ -168,16 +184,11 @@ func drain(r io.Reader, w io.Writer, size int) error {
 // is its forwarding: records, the socket, the client's writes into it.
 // The program must answer with the count, as cgi/count.c does.
 func pipeWrite(ctx context.Context, script string, params []wire.Pair, size int64) (loadResult, error) {
-	r, w, err := os.Pipe()
+	w, r, err := referencePipe(true)
 	if err != nil {
 		return loadResult{}, err
 	}
 	defer w.Close()
-	// r.Fd() sets r blocking, as the program's stdin should be.
-	if _, err := unix.FcntlInt(r.Fd(), unix.F_SETPIPE_SZ, pipeSize); err != nil {
-		r.Close()
-		return loadResult{}, fmt.Errorf("pipe reference: F_SETPIPE_SZ %d: %w", pipeSize, err)
-	}
 	cmd := referenceCommand(ctx, script, params)
 	cmd.Stdin = r
 	var out respCheck
