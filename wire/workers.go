@@ -90,15 +90,17 @@ func (p *workers) park(w *worker) bool {
 	p.idle = append(p.idle, w)
 	if !p.armed {
 		p.armed = true
-		period := cmp.Or(p.maxIdle, workerIdle)
 		if p.sweep == nil {
-			p.sweep = time.AfterFunc(period, p.expire)
+			p.sweep = time.AfterFunc(p.period(), p.expire)
 		} else {
-			p.sweep.Reset(period)
+			p.sweep.Reset(p.period())
 		}
 	}
 	return true
 }
+
+// period is the sweep period: maxIdle, or workerIdle by default.
+func (p *workers) period() time.Duration { return cmp.Or(p.maxIdle, workerIdle) }
 
 // expire ends the workers that have waited since before the last sweep,
 // and sweeps again later while any wait.
@@ -117,7 +119,7 @@ func (p *workers) expire() {
 	}
 	p.idle = slices.Delete(p.idle, 0, n)
 	if len(p.idle) > 0 {
-		p.sweep.Reset(cmp.Or(p.maxIdle, workerIdle))
+		p.sweep.Reset(p.period())
 	} else {
 		p.armed = false
 	}
