@@ -211,7 +211,4 @@ func pipeFull(pipe int) bool {
 }
 
 // socketHolds reports whether input waits in the socket.
-func socketHolds(sock int) bool {
-	q, err := unix.IoctlGetInt(sock, unix.SIOCINQ)
-	return err == nil && q > 0
-}
+func socketHolds(sock int) bool { return unread(sock) > 0 }

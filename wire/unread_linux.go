@@ -13,12 +13,18 @@ func nothingUnread(rc syscall.RawConn) bool {
 		return false
 	}
 	n := -1
-	if err := rc.Control(func(fd uintptr) {
-		if q, err := unix.IoctlGetInt(int(fd), unix.TIOCINQ); err == nil {
-			n = q
-		}
-	}); err != nil {
+	if err := rc.Control(func(fd uintptr) { n = unread(int(fd)) }); err != nil {
 		return false
 	}
 	return n == 0
+}
+
+// unread is how many received bytes socket fd holds that have not been
+// read, or -1 when it cannot tell.
+func unread(fd int) int {
+	q, err := unix.IoctlGetInt(fd, unix.SIOCINQ)
+	if err != nil {
+		return -1
+	}
+	return q
 }
