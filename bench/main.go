@@ -31,7 +31,13 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:])
+	var err error
+	if len(os.Args) > 1 && os.Args[1] == leanCommand {
+		// The harness starts its own binary as the lean wrapper (lean.go).
+		err = leanMain(ctx, os.Args[2:])
+	} else {
+		err = run(ctx, os.Args[1:])
+	}
 	stop()
 	// Whatever happened, no daemon the harness started outlives it.
 	stopAll()
