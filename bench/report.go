@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -22,6 +23,12 @@ type row struct {
 	// CPUVsOther is fcgi-wrap's daemon CPU per request (per GiB for a
 	// stream) over fcgiwrap's, paired by round; 0 when either is missing.
 	CPUVsOther float64
+	// Lean is the lean wrapper's cell (lean.go); "" when it did not run,
+	// and a section none of whose rows has one shows no lean columns.
+	Lean string
+	// VsLean and CPUVsLean are fcgi-wrap's rate and daemon CPU per
+	// request over the lean wrapper's, paired by round; 0 when missing.
+	VsLean, CPUVsLean float64
 }
 
 // target is one of the issues' targets and what this run measured for it.
@@ -111,19 +118,13 @@ func markdown(m machine, cfg *config, rows []row, targets []target, notes []stri
 		fmt.Fprintf(&b, "| %s | %s |\n", kv[0], kv[1])
 	}
 	writeTargets(&b, m.label(), targets)
-	section := ""
-	for _, r := range rows {
-		if r.Section != section {
-			section = r.Section
-			fmt.Fprintf(&b, "\n## %s, on %s\n\n", section, m.label())
-			b.WriteString("| scenario | fcgi-wrap | fcgiwrap | reference | fcgi-wrap ÷ fcgiwrap | fcgi-wrap ÷ reference | daemon CPU, fcgi-wrap ÷ fcgiwrap |\n|---|---|---|---|---|---|---|\n")
+	for i := 0; i < len(rows); {
+		j := i + 1
+		for j < len(rows) && rows[j].Section == rows[i].Section {
+			j++
 		}
-		vsOther := ratioText(r.VsOther)
-		if r.VsOtherOK != "" {
-			vsOther = r.VsOtherOK
-		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n",
-			r.Scenario, orDash(r.FW), orDash(r.Other), orDash(r.Limit), vsOther, ratioText(r.VsLimit), ratioText(r.CPUVsOther))
+		writeSection(&b, m.label(), rows[i:j])
+		i = j
 	}
 	if len(notes) > 0 {
 		b.WriteString("\n## Notes\n\n")
@@ -132,6 +133,41 @@ func markdown(m machine, cfg *config, rows []row, targets []target, notes []stri
 		}
 	}
 	return b.String()
+}
+
+// leanText says what the lean wrapper's columns are, above a table that
+// has them.
+const leanText = "The **lean Go wrapper** is a reference built into the harness (`bench lean-wrapper`): " +
+	"a FastCGI server in Go that does per request only what fcgi-wrap's spawn does: read the request, " +
+	"look the script up, start it with pipes in a process group of its own (and a cgroup, as the notes say), " +
+	"relay its output and reap it; nothing else. The gap between fcgi-wrap and it is fcgi-wrap's own machinery; " +
+	"the gap between it and fcgiwrap is what Go and the spawn cost.\n\n"
+
+// writeSection writes one section's table, with the lean wrapper's
+// columns when one of its rows has them.
+func writeSection(b *strings.Builder, machine string, rows []row) {
+	lean := slices.ContainsFunc(rows, func(r row) bool { return r.Lean != "" })
+	fmt.Fprintf(b, "\n## %s, on %s\n\n", rows[0].Section, machine)
+	head := "| scenario | fcgi-wrap | fcgiwrap | reference | fcgi-wrap ÷ fcgiwrap | fcgi-wrap ÷ reference | daemon CPU, fcgi-wrap ÷ fcgiwrap |"
+	rule := "|---|---|---|---|---|---|---|"
+	if lean {
+		b.WriteString(leanText)
+		head += " lean Go wrapper | fcgi-wrap ÷ lean | daemon CPU, fcgi-wrap ÷ lean |"
+		rule += "---|---|---|"
+	}
+	b.WriteString(head + "\n" + rule + "\n")
+	for _, r := range rows {
+		vsOther := ratioText(r.VsOther)
+		if r.VsOtherOK != "" {
+			vsOther = r.VsOtherOK
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s |",
+			r.Scenario, orDash(r.FW), orDash(r.Other), orDash(r.Limit), vsOther, ratioText(r.VsLimit), ratioText(r.CPUVsOther))
+		if lean {
+			fmt.Fprintf(b, " %s | %s | %s |", orDash(r.Lean), ratioText(r.VsLean), ratioText(r.CPUVsLean))
+		}
+		b.WriteString("\n")
+	}
 }
 
 func writeTargets(b *strings.Builder, machine string, targets []target) {

@@ -191,3 +191,30 @@ func TestCompactCPU(t *testing.T) {
 		t.Errorf("label without a probe: got %q, want %q", got, want)
 	}
 }
+
+// TestMarkdownLeanColumns: a section with a lean wrapper figure gets the
+// three lean columns and the sentence saying what they are, with a dash
+// in rows without one; a section without any keeps its seven columns.
+func TestMarkdownLeanColumns(t *testing.T) {
+	rows := []row{
+		{Section: "A", Scenario: "tiny", FW: "1", Other: "2", Limit: "bare", VsOther: 1.5, VsLimit: 0.5, CPUVsOther: 0.42,
+			Lean: "3 req/s", VsLean: 0.8, CPUVsLean: 1.6},
+		{Section: "A", Scenario: "keep-conn", FW: "1", Other: "2", VsOther: 1.1},
+		{Section: "B", Scenario: "nginx", FW: "1", Other: "2"},
+	}
+	md := markdown(machine{CPUs: 2}, &config{runs: 5}, rows, nil, nil)
+	for _, tt := range []struct{ name, want string }{
+		{"lean head", "| scenario | fcgi-wrap | fcgiwrap | reference | fcgi-wrap ÷ fcgiwrap | fcgi-wrap ÷ reference | daemon CPU, fcgi-wrap ÷ fcgiwrap | lean Go wrapper | fcgi-wrap ÷ lean | daemon CPU, fcgi-wrap ÷ lean |\n|---|---|---|---|---|---|---|---|---|---|\n"},
+		{"lean row", "| tiny | 1 | 2 | bare | 1.50x | 0.50x | 0.42x | 3 req/s | 0.80x | 1.60x |\n"},
+		{"row without lean", "| keep-conn | 1 | 2 | – | 1.10x | – | – | – | – | – |\n"},
+		{"section without lean", "## B, on unknown CPU, 2 CPUs, Linux unknown\n\n| scenario | fcgi-wrap | fcgiwrap | reference | fcgi-wrap ÷ fcgiwrap | fcgi-wrap ÷ reference | daemon CPU, fcgi-wrap ÷ fcgiwrap |\n|---|---|---|---|---|---|---|\n| nginx | 1 | 2 | – | – | – | – |\n"},
+		{"what the lean columns are", leanText},
+	} {
+		if !strings.Contains(md, tt.want) {
+			t.Errorf("%s: markdown lacks %q; got\n%s", tt.name, tt.want, md)
+		}
+	}
+	if n := strings.Count(md, leanText); n != 1 {
+		t.Errorf("got the lean sentence %d times, want once", n)
+	}
+}
