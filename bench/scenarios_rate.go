@@ -1,11 +1,13 @@
 package main
 
 // The request-rate scenarios: a small script at several concurrencies,
-// through fcgi-wrap, through fcgiwrap, and spawned bare.
+// through fcgi-wrap, through fcgiwrap, through the lean wrapper, and
+// spawned bare.
 
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/fcgi-wrap/fcgi-wrap/wire"
 )
@@ -34,15 +36,15 @@ func (st rateStep) name() string {
 }
 
 // rateSummary is one step's results: fcgi-wrap, fcgiwrap, and the bare
-// spawn (empty for a keep-conn step).
+// spawn and the lean wrapper (both empty for a keep-conn step).
 type rateSummary struct {
-	step            rateStep
-	fw, other, bare summary
+	step                  rateStep
+	fw, other, bare, lean summary
 }
 
 // spawnRate compares request rates of a small script for each concurrency
-// (and for the tiny one, with FCGI_KEEP_CONN): fcgi-wrap, fcgiwrap, and
-// spawning the script bare.
+// (and for the tiny one, with FCGI_KEEP_CONN): fcgi-wrap, fcgiwrap,
+// spawning the script bare, and the lean wrapper.
 func (s *suite) spawnRate(ctx context.Context, title, script string, body int64, concs []int, isTiny bool) error {
 	fw, other, err := startPair(ctx, s.ws, s.cfg.workers)
 	if err != nil {
@@ -50,6 +52,14 @@ func (s *suite) spawnRate(ctx context.Context, title, script string, body int64,
 	}
 	defer fw.stop()
 	defer other.stop()
+	lean, note, err := startLean(ctx, s.ws)
+	if err != nil {
+		return err
+	}
+	defer lean.stop()
+	if !slices.Contains(s.notes, note) {
+		s.notes = append(s.notes, note)
+	}
 	steps := make([]rateStep, 0, len(concs)+1)
 	for _, c := range concs {
 		steps = append(steps, rateStep{conc: c})
@@ -61,7 +71,7 @@ func (s *suite) spawnRate(ctx context.Context, title, script string, body int64,
 	}
 	params := cgiParams(script, "", 0)
 	res, err := s.rateRounds(ctx, title, steps, func(st rateStep) []contender {
-		return s.rateContenders(fw, other, script, params, body, st)
+		return s.rateContenders(fw, other, lean, script, params, body, st)
 	})
 	if err != nil {
 		return err
@@ -71,6 +81,7 @@ func (s *suite) spawnRate(ctx context.Context, title, script string, body int64,
 		sums[i] = rateSummary{step: st, fw: summarize(res[i][0]), other: summarize(res[i][1])}
 		if !st.keepConn {
 			sums[i].bare = summarize(res[i][2])
+			sums[i].lean = summarize(res[i][3])
 		}
 		s.rows = append(s.rows, sums[i].row(title, s.cfg.workers))
 	}
@@ -104,7 +115,10 @@ func (s *suite) rateRounds(ctx context.Context, title string, steps []rateStep, 
 	return out, nil
 }
 
-func (s *suite) rateContenders(fw, other *server, script string, params []wire.Pair, body int64, st rateStep) []contender {
+// rateContenders are a step's contenders: fcgi-wrap and fcgiwrap, and
+// without FCGI_KEEP_CONN the bare spawn and the lean wrapper, which
+// serves one request per connection.
+func (s *suite) rateContenders(fw, other, lean *server, script string, params []wire.Pair, body int64, st rateStep) []contender {
 	spec := loadSpec{Network: "unix", Params: params, Concurrency: st.conc, Duration: s.cfg.dur,
 		WantBody: body, Timeout: requestTimeout, KeepConn: st.keepConn}
 	cs := []contender{
@@ -114,7 +128,7 @@ func (s *suite) rateContenders(fw, other *server, script string, params []wire.P
 	if !st.keepConn {
 		cs = append(cs, contender{"bare spawn", func(ctx context.Context) (loadResult, error) {
 			return bareSpawn(ctx, script, params, st.conc, s.cfg.dur), nil
-		}})
+		}}, contender{nameLean, measured(lean, spec)})
 	}
 	return cs
 }
@@ -130,6 +144,9 @@ func (rs rateSummary) row(title string, workers int) row {
 	if !rs.step.keepConn {
 		r.Limit = "bare spawn: " + rs.bare.rpsText()
 		r.VsLimit = pairedRatio(rs.fw.rps, rs.bare.rps)
+		r.Lean = rs.lean.rpsText()
+		r.VsLean = pairedRatio(rs.fw.rps, rs.lean.rps)
+		r.CPUVsLean = cpuRatio(rs.fw, rs.lean, false)
 	}
 	return r
 }

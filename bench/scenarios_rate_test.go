@@ -95,3 +95,32 @@ func TestTinyTargets(t *testing.T) {
 }
 
 func near(a, b float64) bool { return a > b-1e-9 && a < b+1e-9 }
+
+// TestRateRowLean: a step without FCGI_KEEP_CONN shows the lean wrapper's
+// cell and fcgi-wrap's rate and CPU over its, paired by round; a
+// keep-conn step, which the lean wrapper does not serve, shows none.
+func TestRateRowLean(t *testing.T) {
+	us := func(x int) time.Duration { return time.Duration(x) * time.Microsecond }
+	rs := rateSummary{
+		step:  rateStep{conc: 2},
+		fw:    rates([]float64{300, 330}, []time.Duration{us(160), us(170)}),
+		other: rates([]float64{300, 300}, []time.Duration{us(130), us(130)}),
+		bare:  rates([]float64{500, 500}, nil),
+		// Paired by round: 0.75x and 1.10x, CPU 1.6x and 1.7x; the
+		// median of two rounds is their mean.
+		lean: rates([]float64{400, 300}, []time.Duration{us(100), us(100)}),
+	}
+	r := rs.row("tiny C CGI", 8)
+	if !near(r.VsLean, (300.0/400+330.0/300)/2) || !near(r.CPUVsLean, (1.6+1.7)/2) {
+		t.Errorf("got rate ratio %.4f and CPU ratio %.4f, want %.4f and %.4f",
+			r.VsLean, r.CPUVsLean, (300.0/400+330.0/300)/2, (1.6+1.7)/2)
+	}
+	if want := "350 req/s (p50 0.00 ms, p99 0.00 ms; CPU 100 µs/req)"; r.Lean != want {
+		t.Errorf("lean cell: got %q, want %q", r.Lean, want)
+	}
+	rs.step.keepConn = true
+	rs.lean = summary{}
+	if r := rs.row("tiny C CGI", 8); r.Lean != "" || r.VsLean != 0 || r.CPUVsLean != 0 {
+		t.Errorf("keep-conn step: got lean %q, %v, %v; want none", r.Lean, r.VsLean, r.CPUVsLean)
+	}
+}

@@ -24,9 +24,17 @@ type server struct {
 	// children that are not scripts), to find them in /proc.
 	comms []string
 	proc  *proc
+	// cleanup, if set, runs once the daemon has stopped (the lean
+	// wrapper's cgroup is removed then); nil: nothing to clean up.
+	cleanup func()
 }
 
-func (s *server) stop() { s.proc.stop() }
+func (s *server) stop() {
+	s.proc.stop()
+	if s.cleanup != nil {
+		s.cleanup()
+	}
+}
 
 // startFW starts fcgi-wrap with workers scripts at once, serving whatever
 // SCRIPT_FILENAME names, as it runs behind nginx.
