@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/fcgi-wrap/fcgi-wrap/internal/cgroup"
-	"golang.org/x/sys/unix"
 )
 
 const nameLean = "lean Go wrapper"
@@ -75,20 +73,9 @@ func removeLeanCgroup(dir string) {
 	if dir == "" {
 		return
 	}
-	// cgroup.kill is Linux 5.14; before that, the scripts are gone
-	// anyway once the lean wrapper stopped, unless one left its group.
-	_ = os.WriteFile(filepath.Join(dir, "cgroup.kill"), []byte("1"), 0)
-	deadline := time.Now().Add(leanCgroupWait)
-	for {
-		err := unix.Rmdir(dir)
-		if err == nil || errors.Is(err, unix.ENOENT) {
-			return
-		}
-		// EBUSY until the killed processes have left it.
-		if !errors.Is(err, unix.EBUSY) || time.Now().After(deadline) {
-			fmt.Fprintf(os.Stderr, "bench: cannot remove the %s's cgroup %s: %v\n", nameLean, dir, err)
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), leanCgroupWait)
+	defer cancel()
+	if err := cgroup.RemoveTree(ctx, dir); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: cannot remove the %s's cgroup %s: %v\n", nameLean, dir, err)
 	}
 }

@@ -41,7 +41,7 @@ func testBase(t testing.TB) string {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), testutil.Deadline)
 		defer cancel()
-		if err := removeTree(ctx, dir); err != nil {
+		if err := RemoveTree(ctx, dir); err != nil {
 			t.Errorf("removing test cgroup %s: %v", dir, err)
 		}
 	})

@@ -160,7 +160,7 @@ func (r *Request) Remove(ctx context.Context) error {
 		ents, _ := os.ReadDir(r.Path())
 		for _, e := range ents {
 			if e.IsDir() {
-				removeTree(ctx, filepath.Join(r.Path(), e.Name()))
+				RemoveTree(ctx, filepath.Join(r.Path(), e.Name()))
 			}
 		}
 	})

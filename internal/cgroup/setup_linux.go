@@ -305,7 +305,7 @@ func (t *Tree) undo() {
 	t.leave()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	removeTree(ctx, t.dir)
+	RemoveTree(ctx, t.dir)
 }
 
 // leave moves fcgi-wrap back where it came from, so its leaf can go.

@@ -42,7 +42,7 @@ func cleanStale(base string, self int) []string {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), staleWait)
 		dir := filepath.Join(base, e.Name())
-		if removeTree(ctx, dir) == nil {
+		if RemoveTree(ctx, dir) == nil {
 			removed = append(removed, dir)
 		}
 		cancel()
@@ -50,9 +50,10 @@ func cleanStale(base string, self int) []string {
 	return removed
 }
 
-// removeTree kills every process in dir and below, and removes the
-// directories deepest first.
-func removeTree(ctx context.Context, dir string) error {
+// RemoveTree kills every process in dir and below, and removes the
+// directories deepest first, retrying each as its processes die until ctx
+// ends. A dir that is already gone is no error.
+func RemoveTree(ctx context.Context, dir string) error {
 	// cgroup.kill covers the descendants; a tree without one (before
 	// Linux 5.14) never got this far.
 	writeFile(filepath.Join(dir, "cgroup.kill"), "1")
@@ -60,7 +61,7 @@ func removeTree(ctx context.Context, dir string) error {
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
 		if e.IsDir() {
-			if err := removeTree(ctx, filepath.Join(dir, e.Name())); err != nil && first == nil {
+			if err := RemoveTree(ctx, filepath.Join(dir, e.Name())); err != nil && first == nil {
 				first = err
 			}
 		}

@@ -44,7 +44,7 @@ func (t *Tree) Close(ctx context.Context) error {
 	ents, _ := os.ReadDir(t.scripts)
 	for _, e := range ents {
 		if e.IsDir() {
-			errs = append(errs, removeTree(ctx, filepath.Join(t.scripts, e.Name())))
+			errs = append(errs, RemoveTree(ctx, filepath.Join(t.scripts, e.Name())))
 		}
 	}
 	unix.Close(t.scriptsFD)
