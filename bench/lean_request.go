@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/fcgi-wrap/fcgi-wrap/cgienv"
+	"github.com/fcgi-wrap/fcgi-wrap/spawner"
 	"github.com/fcgi-wrap/fcgi-wrap/wire"
 	"golang.org/x/sys/unix"
 )
@@ -176,19 +177,6 @@ func checkScript(script string) error {
 	return unix.Faccessat(unix.AT_FDCWD, script, unix.X_OK, unix.AT_EACCESS)
 }
 
-// appStatus is FCGI_END_REQUEST's appStatus for a wait status, as
-// fcgi-wrap's spawner gives it: the exit code, 128+signal for a killed
-// script, 255 when unknown.
-func appStatus(ws unix.WaitStatus) uint32 {
-	switch {
-	case ws.Exited():
-		return uint32(ws.ExitStatus())
-	case ws.Signaled():
-		return 128 + uint32(ws.Signal())
-	}
-	return 255
-}
-
 // errLeanStart means the script could not be started, and nothing of the
 // response has been sent.
 var errLeanStart = errors.New("bench: lean wrapper: cannot start the script")
@@ -212,17 +200,18 @@ func (s *leanServer) run(c *leanConn, id uint16, script string, env []string, b 
 	return status, err
 }
 
-// reap waits for pid to end and returns its app status.
+// reap waits for pid to end and returns its app status, decoded as
+// fcgi-wrap's spawner decodes it.
 func reap(pid int) uint32 {
-	var ws unix.WaitStatus
+	var ws syscall.WaitStatus
 	for {
-		_, err := unix.Wait4(pid, &ws, 0, nil)
+		_, err := syscall.Wait4(pid, &ws, 0, nil)
 		switch {
-		case err == unix.EINTR:
+		case err == syscall.EINTR:
 		case err != nil:
-			return 255
+			return spawner.Exit{Code: -1}.AppStatus()
 		default:
-			return appStatus(ws)
+			return spawner.ExitOf(ws).AppStatus()
 		}
 	}
 }

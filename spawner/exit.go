@@ -12,10 +12,12 @@ type Exit struct {
 	CoreDumped bool           // the kernel wrote a core dump
 }
 
-// exitOf converts a wait status. It is split out of the reaper so the
-// decoding can be tested with synthetic statuses (core dumps are not
-// something a test should provoke).
-func exitOf(ws syscall.WaitStatus) Exit {
+// ExitOf converts a wait status, for callers that reap a process
+// themselves (the bench's lean wrapper does, and must report the same
+// app status as fcgi-wrap). It is split out of the reaper so the decoding
+// can be tested with synthetic statuses (core dumps are not something a
+// test should provoke).
+func ExitOf(ws syscall.WaitStatus) Exit {
 	switch {
 	case ws.Exited():
 		return Exit{Code: ws.ExitStatus()}

@@ -24,7 +24,7 @@ func TestExitOf(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := exitOf(tt.ws)
+			got := ExitOf(tt.ws)
 			if got != tt.want {
 				t.Errorf("got %+v, want %+v", got, tt.want)
 			}

@@ -98,7 +98,7 @@ func (w waiter) wait() (Exit, time.Duration) {
 		for {
 			_, err := syscall.Wait4(w.pid, &ws, 0, &ru)
 			if err == nil {
-				return exitOf(ws), cpuTime(&ru)
+				return ExitOf(ws), cpuTime(&ru)
 			}
 			if err != syscall.EINTR {
 				return unknownExit, 0
