@@ -37,7 +37,9 @@ func startLean(ctx context.Context, ws *workspace) (srv *server, note string, er
 	dir, why := makeLeanCgroup(strings.TrimSuffix(filepath.Base(sock), ".sock"))
 	if dir != "" {
 		argv = append(argv, "-cgroup", dir)
-		note = fmt.Sprintf("The %s started its scripts in one cgroup shared by all of them, %s; fcgi-wrap gives each request a cgroup of its own, reused.", nameLean, dir)
+		// The parent, not the cgroup itself: each start makes a cgroup of
+		// its own, and the same note from every start is reported once.
+		note = fmt.Sprintf("The %s started its scripts in one cgroup shared by all of them, made for it in %s; fcgi-wrap gives each request a cgroup of its own, reused.", nameLean, filepath.Dir(dir))
 	} else {
 		note = fmt.Sprintf("The %s started its scripts without a cgroup: %s.", nameLean, why)
 	}
